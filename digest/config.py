@@ -1,0 +1,220 @@
+"""Settings: one TOML file plus ``DIGEST_<SECTION>__<KEY>`` environment overrides.
+
+Loaded once at the edge (cli, scheduling, web); each stage receives only its sub-config.
+Secrets (``DIGEST_SMTP__PASSWORD``, ``DIGEST_SECRET_KEY``) come from the environment only.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from digest.errors import ConfigError
+
+ENV_PREFIX = "DIGEST_"
+_SECRET_KEYS = (("smtp", "password"), ("secret_key",))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NewsletterSettings(_Section):
+    """Who sends the newsletter and what it looks like."""
+
+    name: str = "Toujours+"
+    from_address: str = "lettre@exemple.fr"
+    from_name: str = ""
+    reply_to: str = ""
+    publisher: str = "La Rédaction"
+    publisher_address: str = "1 rue de l'Exemple, 75001 Paris, France"
+    web_base_url: str = "https://lettre.exemple.fr"
+    unsubscribe_mailto: str = "desinscription@exemple.fr"
+    timezone: str = "Europe/Paris"
+    accent_color: str = "#b3122e"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r} (e.g. Europe/Paris)") from exc
+        return value
+
+    @field_validator("web_base_url")
+    @classmethod
+    def _https_base(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SourceSettings(_Section):
+    """One ``[[sources]]`` table: where the week's articles come from."""
+
+    name: str
+    kind: Literal["feed", "folder"]
+    url: str = ""
+    path: Path | None = None
+    base_url: str = ""
+    section: str = ""
+
+
+class CompositionSettings(_Section):
+    """How the week's articles become an issue."""
+
+    sections: tuple[str, ...] = ()
+    max_articles: int = Field(default=30, ge=1, le=200)
+    featured_url: str = ""
+    editor_note_path: str = ""
+    editor_signature: str = ""
+    subject_template: str = "{newsletter} n°{number} : {featured}"
+
+
+class SummarizerSettings(_Section):
+    """Which summarizer writes the summaries, and how long they are."""
+
+    kind: Literal["lead"] = "lead"
+    max_words: int = Field(default=30, ge=8, le=120)
+
+
+class TemplateSettings(_Section):
+    """Where a user's own templates shadow the bundled ones."""
+
+    folder: Path | None = None
+
+
+class SmtpSettings(_Section):
+    """The relay that delivers the mail."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    timeout: float = Field(default=30.0, gt=0)
+    connections: int = Field(default=4, ge=1, le=64)
+
+
+class DatabaseSettings(_Section):
+    """The ledger: subscribers, issues and deliveries."""
+
+    url: str = "sqlite:///digest.db"
+
+
+class Settings(BaseSettings):
+    """Every setting of digest; see config/digest.example.toml."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    newsletter: NewsletterSettings = NewsletterSettings()
+    sources: tuple[SourceSettings, ...] = ()
+    composition: CompositionSettings = CompositionSettings()
+    summarizer: SummarizerSettings = SummarizerSettings()
+    templates: TemplateSettings = TemplateSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    preview_recipients: tuple[str, ...] = ()
+    secret_key: SecretStr = SecretStr("")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which is passed as init values.
+        return (env_settings, init_settings)
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read ``path`` (or only defaults and the environment when None) into Settings."""
+    data: dict[str, Any] = {}
+    label = str(path) if path is not None else "the environment"
+    if path is not None:
+        data = _read_toml(path)
+        _refuse_secrets_in_file(data, path)
+        _resolve_paths(data, path.parent)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, label)) from exc
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+
+
+def _refuse_secrets_in_file(data: dict[str, Any], path: Path) -> None:
+    for keys in _SECRET_KEYS:
+        node: Any = data
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            env = ENV_PREFIX + "__".join(keys).upper()
+            raise ConfigError(
+                f"{path}: '{'.'.join(keys)}' is a secret; remove it and set {env} instead"
+            )
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """Relative paths in the file are relative to the file, not to the working directory."""
+    for source in data.get("sources", []):
+        if isinstance(source, dict) and isinstance(source.get("path"), str):
+            source["path"] = str((base / source["path"]).resolve())
+    templates = data.get("templates")
+    if isinstance(templates, dict) and isinstance(templates.get("folder"), str):
+        templates["folder"] = str((base / templates["folder"]).resolve())
+    composition = data.get("composition")
+    if isinstance(composition, dict) and isinstance(composition.get("editor_note_path"), str):
+        note = composition["editor_note_path"]
+        if note and not Path(note).is_absolute():
+            composition["editor_note_path"] = str(base / note)
+    database = data.get("database")
+    if isinstance(database, dict) and isinstance(database.get("url"), str):
+        database["url"] = _resolve_sqlite_url(database["url"], base)
+
+
+def _resolve_sqlite_url(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((base / url[len(prefix) :]).resolve())
+    return url
+
+
+def _describe(exc: ValidationError, label: str) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{key}' in {label}"
+    if error["type"] == "missing":
+        return f"missing key '{key}' in {label}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    env = ENV_PREFIX + "__".join(str(p) for p in error["loc"] if not isinstance(p, int)).upper()
+    return f"bad value for '{key}' in {label} (or {env}): {message}"

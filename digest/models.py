@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -174,3 +175,58 @@ class GatherResult:
 
     articles: tuple[Article, ...]
     reports: tuple[SourceReport, ...] = field(default_factory=tuple)
+
+
+class DeliveryState(StrEnum):
+    """States of one (issue, subscriber) row: pending -> sending -> sent|deferred|bounced|failed."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the relay said about one message, classified."""
+
+    state: DeliveryState
+    code: int | None
+    reply: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTask:
+    """One claimed delivery: who gets the message and under which Message-ID."""
+
+    delivery_id: int
+    subscriber: Subscriber
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SavedIssue:
+    """An issue as saved in the ledger: what preview, send and archive all read."""
+
+    id: int
+    newsletter: str
+    week: IsoWeek
+    number: int
+    rendered: RenderedIssue
+    issue_json: str
+    built_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    """How a send ended: counts per state and the addresses left in flight by a crash."""
+
+    issue_week: IsoWeek
+    counts: tuple[tuple[str, int], ...]
+    in_flight: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    def count(self, state: DeliveryState) -> int:
+        return dict(self.counts).get(state.value, 0)

@@ -1,0 +1,78 @@
+"""SMTP outcomes against a real aiosmtpd server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from digest.config import SmtpSettings
+from digest.delivery import SmtpSender
+from digest.errors import DeliveryError
+from digest.models import DeliveryState, Outcome
+from tests.conftest import SmtpServer
+
+MESSAGE = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: t\r\n\r\nbody\r\n"
+
+
+def _settings(server: SmtpServer, connections: int = 2) -> SmtpSettings:
+    return SmtpSettings(
+        host=server.host, port=server.port, security="none", connections=connections, timeout=5
+    )
+
+
+async def _send_all(server: SmtpServer, recipients: list[str]) -> list[Outcome]:
+    sender = SmtpSender(_settings(server))
+    try:
+        await sender.check()
+        return list(
+            await asyncio.gather(
+                *(sender.send("lettre@example.org", r, MESSAGE) for r in recipients)
+            )
+        )
+    finally:
+        await sender.close()
+
+
+def test_accepted_messages_are_sent_and_keep_the_server_reply(smtp_server: SmtpServer) -> None:
+    outcomes = asyncio.run(_send_all(smtp_server, [f"r{i}@example.org" for i in range(5)]))
+    assert {o.state for o in outcomes} == {DeliveryState.SENT}
+    assert all(o.code == 250 and "queued" in o.reply for o in outcomes)
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.handler.messages) == [
+        f"r{i}@example.org" for i in range(5)
+    ]
+
+
+def test_recipient_refusals_are_bounced_or_deferred_by_class(smtp_server: SmtpServer) -> None:
+    smtp_server.handler.rcpt_replies = {
+        "gone@example.org": "550 5.1.1 no such user",
+        "full@example.org": "452 4.2.2 mailbox full",
+    }
+    outcomes = asyncio.run(
+        _send_all(smtp_server, ["gone@example.org", "full@example.org", "ok@example.org"])
+    )
+    assert [(o.state, o.code) for o in outcomes] == [
+        (DeliveryState.BOUNCED, 550),
+        (DeliveryState.DEFERRED, 452),
+        (DeliveryState.SENT, 250),
+    ]
+    assert [m.rcpt_tos for m in smtp_server.handler.messages] == [["ok@example.org"]]
+
+
+def test_a_refused_data_is_failed_not_bounced(smtp_server: SmtpServer) -> None:
+    smtp_server.handler.data_reply = "554 5.7.1 rejected as spam"
+    (outcome,) = asyncio.run(_send_all(smtp_server, ["ok@example.org"]))
+    assert (outcome.state, outcome.code) == (DeliveryState.FAILED, 554)
+    assert "spam" in outcome.reply
+
+
+def test_an_unreachable_relay_is_one_clear_error() -> None:
+    from digest.catcher import free_port
+
+    settings = SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout=2)
+
+    async def check() -> None:
+        await SmtpSender(settings).check()
+
+    with pytest.raises(DeliveryError, match=r"cannot connect to SMTP relay 127\.0\.0\.1:\d+"):
+        asyncio.run(check())

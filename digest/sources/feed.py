@@ -1,0 +1,216 @@
+"""RSS 2.0 and Atom feeds, over HTTP(S) or from a file, read with feedparser."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+from zoneinfo import ZoneInfo
+
+import feedparser
+
+from digest.cleaning import clean_line, html_to_paragraphs, remove_noise, split_paragraphs
+from digest.config import SourceSettings
+from digest.errors import ArticleError, SourceError
+from digest.models import Article
+from digest.sources.dates import DatedArticle, Precision, Published, read_published
+from digest.sources.fetching import Fetcher
+from digest.sources.urls import https_only
+
+_UTC = ZoneInfo("UTC")
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_EXCERPT_ENDINGS = ("[…]", "[...]", "…", "...")
+_MAX_STANDFIRST_WORDS = 80
+_AUTHOR_FORMS = (re.compile(r"^\S+@\S+\s*\((.+)\)$"), re.compile(r"^(.+?)\s*<\S+@\S+>$"))
+_EXPAT_POSITION = re.compile(r"^<unknown>:(\d+):(\d+): ")
+
+
+async def read_feed(
+    source: SourceSettings, fetch: Fetcher, *, tz: ZoneInfo = _UTC
+) -> tuple[list[Article], list[str]]:
+    """The articles of a feed and the reasons items were skipped; SourceError if unreadable."""
+    entries, skipped = await read_feed_entries(source, fetch, tz)
+    return [entry.article for entry in entries], skipped
+
+
+async def read_feed_entries(
+    source: SourceSettings, fetch: Fetcher, tz: ZoneInfo
+) -> tuple[list[DatedArticle], list[str]]:
+    """Like ``read_feed``, keeping each date's precision for the week window."""
+    location, data = await _load(source, fetch)
+    parsed = await asyncio.to_thread(_parse, data, location)
+    _check_is_feed(parsed, data, f"source {source.name!r}: {location}")
+    entries: list[DatedArticle] = []
+    skipped: list[str] = []
+    for index, entry in enumerate(parsed.entries, start=1):
+        try:
+            entries.append(_entry_article(entry, source, tz))
+        except ArticleError as exc:
+            label = str(entry.get("title") or entry.get("link") or f"item {index}")
+            skipped.append(f"{clean_line(label)}: {exc}")
+    return entries, skipped
+
+
+async def _load(source: SourceSettings, fetch: Fetcher) -> tuple[str, bytes]:
+    url = source.url.strip()
+    if url.startswith(("http://", "https://")):
+        try:
+            return url, await fetch.get(url)
+        except SourceError as exc:
+            raise SourceError(f"source {source.name!r}: {exc}") from exc
+    path = _local_path(source)
+    try:
+        return str(path), await asyncio.to_thread(path.read_bytes)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SourceError(f"source {source.name!r}: cannot read {path}: {reason}") from exc
+
+
+def _local_path(source: SourceSettings) -> Path:
+    url = source.url.strip()
+    if not url:
+        if source.path is None:
+            raise SourceError(f"source {source.name!r}: a feed needs a 'url' or a 'path'")
+        return source.path
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "file":
+        return Path(url2pathname(urlsplit(url).path))
+    # One letter is a Windows drive ("C:\\feeds\\a.xml"), not a scheme.
+    if len(scheme) > 1:
+        raise SourceError(f"source {source.name!r}: unsupported URL scheme in {url!r}")
+    return Path(url).expanduser()
+
+
+def _parse(data: bytes, location: str) -> Any:
+    # Bytes, never a string: feedparser would treat a string as a URL or a file to open.
+    # The declared type lets feedparser take the encoding from the XML declaration (RFC 7303).
+    headers = {"content-location": location, "content-type": "application/xml"}
+    return feedparser.parse(data, response_headers=headers)
+
+
+def _check_is_feed(parsed: Any, data: bytes, where: str) -> None:
+    if parsed.entries:
+        return
+    head = data[:2048].lstrip().lower()
+    if head.startswith(b"<!doctype html") or b"<html" in head:
+        raise SourceError(f"{where} is an HTML page, not an RSS or Atom feed")
+    if parsed.bozo:
+        reason = " ".join(str(parsed.get("bozo_exception", "")).split())
+        reason = _EXPAT_POSITION.sub(r"line \1, column \2: ", reason)
+        raise SourceError(f"{where} is not well-formed XML ({reason})")
+    if not parsed.version:
+        raise SourceError(f"{where} is not an RSS or Atom feed")
+
+
+def _entry_article(entry: Any, source: SourceSettings, tz: ZoneInfo) -> DatedArticle:
+    title = _title(entry)
+    published = _entry_date(entry, tz)
+    body = _content_paragraphs(entry)
+    summary = _html_paragraphs(str(entry.get("summary", "")), _detail_type(entry, "summary"))
+    paragraphs = body or summary
+    if not paragraphs:
+        raise ArticleError("no content and no summary")
+    standfirst = _standfirst(summary, body) if body else ""
+    article = Article(
+        url=str(entry.get("link", "")).strip(),
+        title=title,
+        text="\n\n".join(paragraphs),
+        published=published.moment,
+        source=source.name,
+        standfirst=standfirst,
+        section=_section(entry) or source.section,
+        author=_author(entry),
+        image_url=_image(entry),
+        guid=str(entry.get("id", "")).strip(),
+    )
+    return DatedArticle(article, published.precision)
+
+
+def _title(entry: Any) -> str:
+    raw = str(entry.get("title", ""))
+    paragraphs = _html_paragraphs(raw, _detail_type(entry, "title"))
+    title = clean_line(" ".join(paragraphs))
+    if not title:
+        raise ArticleError("no title")
+    return title
+
+
+def _entry_date(entry: Any, tz: ZoneInfo) -> Published:
+    # dict.get: feedparser's own get() maps missing date keys onto others, with a warning.
+    raw = str(dict.get(entry, "published") or dict.get(entry, "updated") or "")
+    if not raw.strip():
+        raise ArticleError("no publication date")
+    try:
+        return read_published(raw, tz)
+    except ArticleError:
+        # Formats only feedparser knows (old RSS variants): it gives them as UTC.
+        parsed = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+        if not isinstance(parsed, time.struct_time):
+            raise
+        moment = dt.datetime(*parsed[:6], tzinfo=dt.UTC).astimezone(tz)
+        return Published(moment, Precision.INSTANT)
+
+
+def _content_paragraphs(entry: Any) -> list[str]:
+    contents = [c for c in entry.get("content", []) if str(c.get("value", "")).strip()]
+    if not contents:
+        return []
+    html = [c for c in contents if c.get("type") in _HTML_TYPES]
+    chosen = (html or contents)[0]
+    return _html_paragraphs(str(chosen.get("value", "")), str(chosen.get("type", "")))
+
+
+def _html_paragraphs(value: str, content_type: str) -> list[str]:
+    if content_type == "text/plain":
+        return remove_noise(split_paragraphs(value))
+    return html_to_paragraphs(value)
+
+
+def _detail_type(entry: Any, key: str) -> str:
+    detail = entry.get(f"{key}_detail") or {}
+    return str(detail.get("type", "text/html"))
+
+
+def _standfirst(summary: list[str], body: list[str]) -> str:
+    """The feed's summary as a standfirst, unless it is only the start of the body."""
+    text = " ".join(summary)
+    if not text or len(text.split()) > _MAX_STANDFIRST_WORDS or text.endswith(_EXCERPT_ENDINGS):
+        return ""
+    stem = text[:60]
+    return "" if " ".join(body).startswith(stem) else text
+
+
+def _section(entry: Any) -> str:
+    for tag in entry.get("tags", []):
+        term = clean_line(str(tag.get("label") or tag.get("term") or ""))
+        if term:
+            return term
+    return ""
+
+
+def _author(entry: Any) -> str:
+    """The author's name; RSS gives "email (Name)", which feedparser splits wrongly on new TLDs."""
+    raw = clean_line(str(entry.get("author") or ""))
+    for pattern in _AUTHOR_FORMS:
+        if match := pattern.match(raw):
+            return match.group(1).strip()
+    # A bare address is contact data, not a byline.
+    return "" if "@" in raw and " " not in raw else raw
+
+
+def _image(entry: Any) -> str:
+    candidates: list[str] = []
+    for media in entry.get("media_content", []):
+        kind = str(media.get("medium") or media.get("type") or "image")
+        if kind == "image" or kind.startswith("image/"):
+            candidates.append(str(media.get("url", "")))
+    for link in entry.get("links", []):
+        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
+            candidates.append(str(link.get("href", "")))
+    candidates.extend(str(thumb.get("url", "")) for thumb in entry.get("media_thumbnail", []))
+    return next((url for url in map(https_only, candidates) if url), "")

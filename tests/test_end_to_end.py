@@ -1,0 +1,181 @@
+"""From fixture articles to three subscribers' inboxes through a real SMTP server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import subprocess
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SmtpServer
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "week"
+NOISE = ("Lecture Zen", "Résumer l'article", "Résumer l’article")
+SUBSCRIBERS = (
+    "email,name\nclaire@example.org,Claire\nkarim@example.org,Karim\nlea@example.org,Léa\n"
+)
+
+
+def write_config(tmp_path: Path, server: SmtpServer) -> Path:
+    """A config for the fixture week, sending to the test SMTP server."""
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        f"""
+preview_recipients = ["redaction@example.org"]
+
+[newsletter]
+name = "Toujours+"
+from_address = "lettre@example.org"
+web_base_url = "https://lettre.example.org"
+unsubscribe_mailto = "desinscription@example.org"
+
+[[sources]]
+name = "Fixtures"
+kind = "folder"
+path = "{FIXTURES}"
+base_url = "https://lettre.example.org/articles/"
+
+[composition]
+sections = ["Politique", "France", "Monde"]
+
+[smtp]
+host = "{server.host}"
+port = {server.port}
+security = "none"
+
+[database]
+url = "sqlite:///ledger.db"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def digest(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed command as a user would."""
+    env = {**os.environ, "DIGEST_SECRET_KEY": "test-secret-key-of-enough-length"}
+    return subprocess.run(
+        [sys.executable, "-m", "digest.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=config.parent,
+        timeout=120,
+        check=False,
+    )
+
+
+def parse(raw: bytes) -> EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def test_a_week_is_built_and_sent_once_to_every_subscriber(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    config = write_config(tmp_path, smtp_server)
+    (tmp_path / "subs.csv").write_text(SUBSCRIBERS, encoding="utf-8")
+    assert digest(config, "subscribers", "import", "subs.csv").returncode == 0
+
+    built = digest(config, "build", "--week", "2025-W04", "--out", "out")
+    assert built.returncode == 0, built.stderr
+    out = tmp_path / "out"
+    assert {p.name for p in out.iterdir()} == {
+        "issue.html",
+        "issue.txt",
+        "issue.json",
+        "preview.eml",
+    }
+
+    sent = digest(config, "send", "--week", "2025-W04")
+    assert sent.returncode == 0, sent.stderr
+    assert "sent 3" in sent.stdout
+    messages = smtp_server.handler.messages
+    assert sorted(m.rcpt_tos[0] for m in messages) == [
+        "claire@example.org",
+        "karim@example.org",
+        "lea@example.org",
+    ]
+
+    links = set()
+    for received in messages:
+        message = parse(received.content)
+        assert message["To"].addresses[0].addr_spec == received.rcpt_tos[0]
+        assert message["Subject"].startswith("Toujours+ n°1")
+        assert message.get_content_type() == "multipart/alternative"
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
+        assert text is not None and html is not None
+        text_body, html_body = text.get_content(), html.get_content()
+        link = re.search(r"<(https://[^>]+)>", message["List-Unsubscribe"])
+        assert link is not None
+        assert link.group(1) in text_body and link.group(1) in html_body
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        links.add(link.group(1))
+        for noise in NOISE:
+            assert noise not in received.content.decode("ascii", "replace")
+            assert noise not in text_body and noise not in html_body
+        assert "médiathèque du Tonkin" in text_body
+    assert len(links) == 3
+
+    again = digest(config, "send", "--week", "2025-W04")
+    assert again.returncode == 0, again.stderr
+    assert len(smtp_server.handler.messages) == 3, "a second send must not mail anyone again"
+
+
+def test_the_preview_reaches_the_editors_and_not_the_ledger(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    config = write_config(tmp_path, smtp_server)
+    assert digest(config, "build", "--week", "2025-W04", "--out", "out").returncode == 0
+    preview = digest(config, "send-preview", "--week", "2025-W04", "--to", "chef@example.org")
+    assert preview.returncode == 0, preview.stderr
+    (received,) = smtp_server.handler.messages
+    assert received.rcpt_tos == ["chef@example.org"]
+    assert parse(received.content)["Subject"].startswith("[Aperçu] Toujours+ n°1")
+    status = digest(config, "status", "--week", "2025-W04")
+    assert re.search(r"sent\s+0", status.stdout)
+
+
+def test_user_mistakes_are_one_line_errors_with_exit_status_1_or_2(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    config = write_config(tmp_path, smtp_server)
+    missing = digest(config, "send", "--week", "2025-W04")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        "digest: error: no issue built for week 2025-W04: run 'digest build --week 2025-W04'"
+    )
+    bad_week = digest(config, "build", "--week", "2025-04")
+    assert bad_week.returncode == 2 and "YYYY-Www" in bad_week.stderr
+    config.write_text(config.read_text() + "\n[delivery]\nspeed = 3\n", encoding="utf-8")
+    unknown = digest(config, "build")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == f"digest: error: unknown key 'delivery' in {config}"
+    assert "Traceback" not in unknown.stderr
+
+
+@pytest.mark.parametrize("command", [["build", "--week", "2025-W04"], ["send"]])
+def test_a_missing_secret_key_is_named(
+    tmp_path: Path, smtp_server: SmtpServer, command: list[str]
+) -> None:
+    config = write_config(tmp_path, smtp_server)
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SECRET_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "digest.cli", "--config", str(config), *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "DIGEST_SECRET_KEY is not set" in done.stderr

@@ -1,0 +1,70 @@
+"""Golden files of what readers get: the web HTML, the text part and the preview message.
+
+Regenerate after an intended change with:
+    DIGEST_UPDATE_SNAPSHOTS=1 ./scripts/test tests/test_golden.py
+and review the diff of tests/snapshots/ before committing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from digest.config import load_settings
+from digest.ledger import Ledger
+from digest.models import IsoWeek
+from digest.pipeline import build_issue, write_build
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "week"
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+NOW = dt.datetime(2025, 1, 24, 6, 0, tzinfo=dt.UTC)
+FILES = ("issue.html", "issue.txt", "issue.json", "preview.eml")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("golden")
+    config = folder / "digest.toml"
+    config.write_text(
+        f"""
+preview_recipients = ["redaction@example.org"]
+[newsletter]
+name = "Toujours+"
+from_address = "lettre@example.org"
+web_base_url = "https://lettre.example.org"
+unsubscribe_mailto = "desinscription@example.org"
+[[sources]]
+name = "Fixtures"
+kind = "folder"
+path = "{FIXTURES}"
+base_url = "https://lettre.example.org/articles/"
+[composition]
+sections = ["Politique", "France", "Monde"]
+[database]
+url = "sqlite:///ledger.db"
+""",
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    ledger = Ledger(settings.database.url)
+    try:
+        result = asyncio.run(build_issue(settings, ledger, IsoWeek(2025, 4), NOW))
+    finally:
+        ledger.close()
+    write_build(result, settings, b"golden-secret", folder / "out", NOW)
+    return folder / "out"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_the_built_file_matches_its_golden_copy(built: Path, name: str) -> None:
+    produced = (built / name).read_bytes()
+    golden = SNAPSHOTS / name
+    if os.environ.get("DIGEST_UPDATE_SNAPSHOTS"):
+        SNAPSHOTS.mkdir(exist_ok=True)
+        golden.write_bytes(produced)
+    assert golden.exists(), f"no golden copy of {name}: run with DIGEST_UPDATE_SNAPSHOTS=1"
+    assert produced == golden.read_bytes(), f"{name} changed; see the module docstring"

@@ -7,6 +7,7 @@ instead of milliseconds for a full ``EmailMessage`` serialisation).
 
 from __future__ import annotations
 
+import base64
 import email.charset
 import email.errors
 import email.policy
@@ -123,7 +124,37 @@ def _sender_headers(newsletter: NewsletterSettings) -> tuple[bytes, bytes]:
 @lru_cache(maxsize=8)
 def _subject_header(subject: str) -> bytes:
     _refuse_controls("Subject", subject)
-    return _header("Subject", subject)
+    if subject.isascii() and len(subject) + len("Subject: ") <= _LINE_LENGTH:
+        return f"Subject: {subject}\r\n".encode("ascii")
+    return encoded_words_header("Subject", subject)
+
+
+# RFC 2047 section 2: an encoded-word is at most 75 characters, and RFC 5322 wants lines of
+# at most 78: 39 bytes of UTF-8 make 52 base64 characters, a 64-character word that fits
+# even after "Subject: " on the first line.
+_WORD_BYTES = 39
+
+
+def encoded_words_header(name: str, value: str) -> bytes:
+    """An unstructured header as RFC 2047 B-encoded words of at most 75 characters.
+
+    The standard library can fold one word past 75 characters; here each word holds whole
+    characters (never a split UTF-8 sequence) and goes on its own folded line.
+    """
+    words: list[str] = []
+    chunk = ""
+    for char in value:
+        if len((chunk + char).encode("utf-8")) > _WORD_BYTES:
+            words.append(chunk)
+            chunk = ""
+        chunk += char
+    if chunk:
+        words.append(chunk)
+    encoded = [
+        "=?utf-8?b?" + base64.b64encode(word.encode("utf-8")).decode("ascii") + "?="
+        for word in words
+    ]
+    return (f"{name}: " + "\r\n ".join(encoded) + "\r\n").encode("ascii")
 
 
 def _recipient_header(subscriber: Subscriber) -> bytes:

@@ -109,6 +109,15 @@ def public_slots(newsletter: NewsletterSettings) -> PersonalSlots:
     )
 
 
+def attribute_text(value: str) -> str:
+    """Text for an HTML attribute (alt, title): no-break spaces made plain.
+
+    The MJML compiler writes U+00A0 and U+202F inside attribute values as ``\\u{a0}``
+    escapes instead of characters; typography there is worth nothing to a reader anyway.
+    """
+    return value.replace("\u00a0", " ").replace("\u202f", " ")
+
+
 def fill_slots(body: str, slots: PersonalSlots, *, html: bool) -> str:
     """Replace every slot marker of ``body`` with this subscriber's value."""
     values = slot_values(slots, html=html)
@@ -173,6 +182,7 @@ class Renderer:
             safe_url=self._safe_url,
             story_meta=self._story_meta,
             reading_time=_reading_time,
+            attribute_text=attribute_text,
         )
         self._web_slots = public_slots(newsletter)
 

@@ -256,3 +256,22 @@ def test_a_name_with_markup_is_escaped_in_html(rendered: RenderedIssue) -> None:
     assert "Bonjour Zoé &lt;b&gt;&amp;&lt;/b&gt;," in body_text(message, "html")
     assert "Bonjour Zoé <b>&</b>," in body_text(message, "plain")
     assert message["To"].addresses[0].display_name == "Zoé <b>&</b>"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Toujours+ n°1\u00a0: Les tendances à la Fashion Week de Milan\u00a0: Viva l’Italia\u202f!",
+        "Été " * 40,
+        "日本語のニュースレター、今週の話題" * 3,
+    ],
+)
+def test_long_accented_subjects_are_encoded_words_of_at_most_75_characters(subject: str) -> None:
+    from digest.messages import encoded_words_header
+
+    raw = encoded_words_header("Subject", subject)
+    words = re.findall(rb"=\?utf-8\?b\?[A-Za-z0-9+/=]*\?=", raw)
+    assert words and all(len(word) <= 75 for word in words)
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
+    parsed = email.message_from_bytes(raw + b"\r\nbody", policy=email.policy.default)
+    assert parsed["Subject"] == subject

@@ -189,8 +189,20 @@ def test_accent_colour_and_web_safe_fonts_only() -> None:
 
 
 def test_long_words_may_break_on_narrow_screens(rendered: RenderedIssue) -> None:
-    assert "overflow-wrap: anywhere" in rendered.html
-    assert "word-break:break-word" in rendered.html
+    # word-break, not overflow-wrap: Gmail, Outlook and Apple Mail ignore overflow-wrap.
+    assert "word-break: break-word" in rendered.html
+    assert "overflow-wrap" not in rendered.html
+
+
+def test_french_no_break_spaces_in_attributes_come_out_as_characters(renderer: Renderer) -> None:
+    title = "Milan\u00a0: Viva l’Italia\u202f!"
+    featured = make_story(0, section="Culture", title=title)
+    issue = make_issue(featured=featured)
+    issue = Issue(**{**{f: getattr(issue, f) for f in issue.__slots__},
+                     "subject": "Toujours+ n°12\u00a0: " + title})
+    html = renderer.render(issue, date_label=DATE_LABEL).html
+    assert "\\u{" not in html
+    assert 'alt="Milan : Viva l’Italia !"' in html
 
 
 def test_thirty_stories_stay_under_90_kib(renderer: Renderer) -> None:

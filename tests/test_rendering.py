@@ -198,8 +198,12 @@ def test_french_no_break_spaces_in_attributes_come_out_as_characters(renderer: R
     title = "Milan\u00a0: Viva l’Italia\u202f!"
     featured = make_story(0, section="Culture", title=title)
     issue = make_issue(featured=featured)
-    issue = Issue(**{**{f: getattr(issue, f) for f in issue.__slots__},
-                     "subject": "Toujours+ n°12\u00a0: " + title})
+    issue = Issue(
+        **{
+            **{f: getattr(issue, f) for f in issue.__slots__},
+            "subject": "Toujours+ n°12\u00a0: " + title,
+        }
+    )
     html = renderer.render(issue, date_label=DATE_LABEL).html
     assert "\\u{" not in html
     assert 'alt="Milan : Viva l’Italia !"' in html

@@ -148,7 +148,7 @@ def test_every_link_is_https_and_every_image_has_alt(rendered: RenderedIssue) ->
 def test_featured_story_has_its_parts(rendered: RenderedIssue) -> None:
     html = rendered.html
     assert "À LA UNE" in html
-    assert "Lire l'article" in html
+    assert "Lire l’article" in html
     assert "min de lecture" in html
     assert 'href="https://www.exemple.fr/culture/article-0"' in html
     assert "Culture" in html

@@ -1,0 +1,83 @@
+"""Headless Chromium (Debian's package) measuring a page the way a reader's screen shows it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from html import escape
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--blink-settings=imagesEnabled=false",
+)
+# Headless Chromium will not make a window narrower than 500 px, so the page is laid out
+# in an iframe of the exact width (srcdoc: same origin, so its document can be measured).
+_FRAME = """<!doctype html><html><body style="margin:0">
+<iframe id="page" style="border:0;width:{width}px;height:900px" srcdoc="{srcdoc}"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", (event) => {{
+  const e = event.target.contentDocument.documentElement;
+  document.body.setAttribute("data-measure",
+    e.scrollWidth + "x" + e.scrollHeight + "x" + event.target.clientWidth);
+}});
+</script></body></html>"""
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What the page occupies at one window width."""
+
+    scroll_width: int
+    scroll_height: int
+    window_width: int
+
+    @property
+    def overflow(self) -> int:
+        return max(0, self.scroll_width - self.window_width)
+
+
+def chromium() -> str:
+    """The Chromium binary, or a failed test saying how to install it."""
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("Debian's chromium is needed: ./scripts/test installs it")
+    return path
+
+
+def measure(html: str, width: int) -> Measure:
+    """Load ``html`` in a window ``width`` pixels wide and measure it."""
+    with tempfile.TemporaryDirectory() as folder:
+        page = Path(folder) / "page.html"
+        page.write_text(_FRAME.format(width=width, srcdoc=escape(html)), encoding="utf-8")
+        done = subprocess.run(
+            [
+                chromium(),
+                *FLAGS,
+                f"--user-data-dir={folder}/profile",
+                f"--window-size={width},900",
+                "--virtual-time-budget=2000",
+                "--dump-dom",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    found = re.search(r'data-measure="(\d+)x(\d+)x(\d+)"', done.stdout)
+    assert found is not None, "the page did not finish loading in Chromium"
+    return Measure(*(int(group) for group in found.groups()))

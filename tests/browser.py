@@ -6,8 +6,8 @@ import re
 import shutil
 import subprocess
 import tempfile
-from html import escape
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 import pytest

@@ -104,6 +104,7 @@ class SmtpSettings(_Section):
     password: SecretStr = SecretStr("")
     timeout: float = Field(default=30.0, gt=0)
     connections: int = Field(default=4, ge=1, le=64)
+    ca_file: Path | None = None
 
 
 class DatabaseSettings(_Section):
@@ -188,6 +189,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     for source in data.get("sources", []):
         if isinstance(source, dict) and isinstance(source.get("path"), str):
             source["path"] = str((base / source["path"]).resolve())
+    smtp = data.get("smtp")
+    if isinstance(smtp, dict) and isinstance(smtp.get("ca_file"), str):
+        smtp["ca_file"] = str((base / smtp["ca_file"]).resolve())
     templates = data.get("templates")
     if isinstance(templates, dict) and isinstance(templates.get("folder"), str):
         templates["folder"] = str((base / templates["folder"]).resolve())

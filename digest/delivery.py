@@ -96,6 +96,7 @@ class SmtpSender:
             timeout=s.timeout,
             use_tls=s.security == "tls",
             start_tls=s.security == "starttls",
+            cert_bundle=str(s.ca_file) if s.ca_file else None,
         )
         where = f"{s.host}:{s.port}"
         try:

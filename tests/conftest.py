@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from digest.catcher import LOOPBACK, free_port
 
@@ -106,3 +111,83 @@ def _fresh_postgres_schema(url: str) -> Iterator[str]:
         metadata.drop_all(engine)
     finally:
         engine.dispose()
+
+
+@dataclass
+class TlsFiles:
+    """A self-signed certificate for 127.0.0.1 and its key (the certificate is its own CA)."""
+
+    cert: Path
+    key: Path
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "relay.pem", folder / "relay.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return TlsFiles(cert, key)
+
+
+def _touch(port: int) -> None:
+    with socket.create_connection((LOOPBACK, port), timeout=1.0):
+        pass
+
+
+def _accept_test_login(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+        b"lettre",
+        b"s3cret",
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture(params=["starttls", "tls"])
+def tls_smtp_server(
+    request: pytest.FixtureRequest, tls_files: TlsFiles
+) -> Iterator[tuple[str, SmtpServer]]:
+    """An SMTP server on 127.0.0.1 with STARTTLS or implicit TLS, and AUTH required."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_files.cert, tls_files.key)
+    handler = RecordingHandler()
+    port = free_port()
+    options: dict[str, Any] = {"authenticator": _accept_test_login, "auth_required": True}
+    if request.param == "starttls":
+        options.update(tls_context=context, require_starttls=True)
+    else:
+        # aiosmtpd only counts STARTTLS as TLS for AUTH; here the whole connection is TLS.
+        options.update(ssl_context=context, auth_require_tls=False)
+    controller = Controller(handler, hostname=LOOPBACK, port=port, **options)
+    if request.param == "tls":
+        # The controller's readiness probe wraps its socket with the server's own context;
+        # a plain TCP connection is enough to make the server accept.
+        controller._trigger_server = lambda: _touch(port)  # type: ignore[method-assign]
+    controller.start()
+    try:
+        yield request.param, SmtpServer(LOOPBACK, port, handler)
+    finally:
+        controller.stop()

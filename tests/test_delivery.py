@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from digest.config import SmtpSettings
 from digest.delivery import SmtpSender
 from digest.errors import DeliveryError
 from digest.models import DeliveryState, Outcome
-from tests.conftest import SmtpServer
+from tests.conftest import SmtpServer, TlsFiles
 
 MESSAGE = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: t\r\n\r\nbody\r\n"
 
@@ -76,3 +78,54 @@ def test_an_unreachable_relay_is_one_clear_error() -> None:
 
     with pytest.raises(DeliveryError, match=r"cannot connect to SMTP relay 127\.0\.0\.1:\d+"):
         asyncio.run(check())
+
+
+def _tls_settings(mode: str, server: SmtpServer, ca: Path | None, password: str) -> SmtpSettings:
+    return SmtpSettings(
+        host=server.host,
+        port=server.port,
+        security=mode,  # type: ignore[arg-type]
+        username="lettre",
+        password=SecretStr(password),
+        ca_file=ca,
+        timeout=5,
+    )
+
+
+def test_tls_and_auth_from_settings_deliver(
+    tls_smtp_server: tuple[str, SmtpServer], tls_files: TlsFiles
+) -> None:
+    mode, server = tls_smtp_server
+    sender = SmtpSender(_tls_settings(mode, server, tls_files.cert, "s3cret"))
+
+    async def send() -> Outcome:
+        try:
+            await sender.check()
+            return await sender.send("lettre@example.org", "ok@example.org", MESSAGE)
+        finally:
+            await sender.close()
+
+    outcome = asyncio.run(send())
+    assert outcome.state is DeliveryState.SENT
+    assert [m.rcpt_tos for m in server.handler.messages] == [["ok@example.org"]]
+
+
+def test_a_rejected_login_names_the_user_and_the_password_variable(
+    tls_smtp_server: tuple[str, SmtpServer], tls_files: TlsFiles
+) -> None:
+    mode, server = tls_smtp_server
+    sender = SmtpSender(_tls_settings(mode, server, tls_files.cert, "wrong"))
+    with pytest.raises(
+        DeliveryError, match=r"refused the login of 'lettre'.*DIGEST_SMTP__PASSWORD"
+    ):
+        asyncio.run(sender.check())
+    assert server.handler.messages == []
+
+
+def test_an_untrusted_certificate_is_refused(tls_smtp_server: tuple[str, SmtpServer]) -> None:
+    mode, server = tls_smtp_server
+    sender = SmtpSender(_tls_settings(mode, server, None, "s3cret"))
+    with pytest.raises(
+        DeliveryError, match=r"cannot connect to SMTP relay.*CERTIFICATE_VERIFY_FAILED"
+    ):
+        asyncio.run(sender.check())

@@ -66,7 +66,9 @@ class MailCatcher:
         self.folder = folder
         self.port = port or free_port()
         self._handler = _SavingHandler(folder)
-        self._controller = Controller(self._handler, hostname=LOOPBACK, port=self.port)
+        self._controller = Controller(
+            self._handler, hostname=LOOPBACK, port=self.port, ready_timeout=30.0
+        )
 
     @property
     def received(self) -> int:

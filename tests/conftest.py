@@ -19,6 +19,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from digest.catcher import LOOPBACK, free_port
 
 POSTGRES_URL_ENV = "DIGEST_TEST_POSTGRESQL_URL"
+# Seconds a test SMTP server may take to come up on a busy shared machine.
+READY_TIMEOUT = 30.0
 
 
 @dataclass
@@ -70,7 +72,7 @@ def smtp_server() -> Iterator[SmtpServer]:
     """An aiosmtpd server on 127.0.0.1 that records what it receives."""
     handler = RecordingHandler()
     port = free_port()
-    controller = Controller(handler, hostname=LOOPBACK, port=port)
+    controller = Controller(handler, hostname=LOOPBACK, port=port, ready_timeout=READY_TIMEOUT)
     controller.start()
     try:
         yield SmtpServer(LOOPBACK, port, handler)
@@ -181,7 +183,9 @@ def tls_smtp_server(
     else:
         # aiosmtpd only counts STARTTLS as TLS for AUTH; here the whole connection is TLS.
         options.update(ssl_context=context, auth_require_tls=False)
-    controller = Controller(handler, hostname=LOOPBACK, port=port, **options)
+    controller = Controller(
+        handler, hostname=LOOPBACK, port=port, ready_timeout=READY_TIMEOUT, **options
+    )
     if request.param == "tls":
         # The controller's readiness probe wraps its socket with the server's own context;
         # a plain TCP connection is enough to make the server accept.

@@ -12,17 +12,22 @@ from typing import Any, TextIO, TypeVar
 import click
 
 from digest.config import Settings, load_settings
-from digest.delivery import SmtpSender
+from digest.delivery import RelaySet, make_relays
+from digest.dispatch import SendOptions
 from digest.errors import ConfigError, DigestError
 from digest.ledger import Ledger
-from digest.models import DeliveryState, IsoWeek, SavedIssue
+from digest.models import DeliveryState, IsoWeek, SavedIssue, SendReport
 from digest.pipeline import (
     BuildResult,
     build_issue,
     send_issue,
     send_preview,
     write_build,
+    write_dry_run,
 )
+from digest.progress import describe_send, describe_status
+from digest.sources.gather import gather_articles
+from digest.sources.health import describe_gather
 from digest.subscribers import normalize_address, read_subscriber_csv
 
 T = TypeVar("T")
@@ -118,6 +123,18 @@ def build(ctx: Context, week: str | None, out: Path | None) -> None:
     click.echo(describe_build(result, out or Path("out") / str(iso_week)))
 
 
+@cli.command("gather")
+@week_option
+@pass_context
+def gather_command(ctx: Context, week: str | None) -> None:
+    """Gather the week's articles and print a table per source (nothing is saved)."""
+    iso_week = ctx.week(week)
+    settings = ctx.settings
+    zone = settings.newsletter.zone
+    result = run(gather_articles(settings.sources, iso_week, zone, utc_now(), settings.gather))
+    click.echo(describe_gather(result, iso_week))
+
+
 def build_and_write(ctx: Context, week: IsoWeek, out: Path) -> BuildResult:
     """Build and save the issue, then write its files into ``out``."""
     settings = ctx.settings
@@ -144,7 +161,10 @@ def describe_build(result: BuildResult, out: Path) -> str:
             f"{len(report.skipped)} skipped, {len(report.errors)} errors"
         )
         lines.extend(f"    error: {error}" for error in report.errors)
+    lines.extend(f"  gather: {note}" for note in result.gather.notes)
     lines.extend(f"  summary skipped: {error}" for error in result.summary_errors)
+    lines.extend(f"  note: {note}" for note in result.notes)
+    lines.extend(f"  preflight {finding}" for finding in result.findings)
     return "\n".join(lines)
 
 
@@ -186,7 +206,7 @@ def send_preview_command(ctx: Context, week: str | None, recipients: tuple[str, 
 
 
 async def _preview(ctx: Context, saved: SavedIssue, addresses: Sequence[str]) -> list[Any]:
-    sender = SmtpSender(ctx.settings.smtp)
+    sender = relays(ctx, None)
     try:
         await sender.check()
         return await send_preview(saved, addresses, ctx.settings, sender, ctx.secret(), utc_now())
@@ -196,31 +216,66 @@ async def _preview(ctx: Context, saved: SavedIssue, addresses: Sequence[str]) ->
 
 @cli.command()
 @week_option
+@click.option(
+    "--dry-run",
+    "dry_run",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Write the messages as .eml files into DIR; send nothing, change nothing.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Send at most N messages this run.")
+@click.option("--only", multiple=True, metavar="ADDR", help="Send only to ADDR (repeatable).")
+@click.option(
+    "--resend-unconfirmed",
+    is_flag=True,
+    help="Send again the messages in flight at an earlier stop (their fate is unknown).",
+)
 @pass_context
-def send(ctx: Context, week: str | None) -> None:
+def send(
+    ctx: Context,
+    week: str | None,
+    dry_run: Path | None,
+    limit: int | None,
+    only: tuple[str, ...],
+    resend_unconfirmed: bool,
+) -> None:
     """Send the saved issue of the week to every subscriber not yet sent (resumable)."""
     secret = ctx.secret()
+    options = SendOptions(limit, tuple(normalize_address(a) for a in only), resend_unconfirmed)
     ledger = ctx.ledger()
     try:
         saved = load_saved(ctx, ledger, ctx.week(week))
-        report = run(_send(ctx, saved, ledger, secret))
+        if dry_run is not None:
+            written = write_dry_run(saved, ctx.settings, ledger, secret, utc_now, dry_run, options)
+            click.echo(f"Dry run: {written} messages written to {dry_run}/ (nothing sent)")
+            return
+        report = run(_send(ctx, saved, ledger, secret, options))
     finally:
         ledger.close()
-    counts = ", ".join(f"{state} {n}" for state, n in report.counts) or "nobody to send to"
-    click.echo(f"Sent {saved.newsletter} n°{saved.number} ({saved.week}): {counts}")
-    for address in report.in_flight:
-        click.echo(f"  in flight at an earlier stop (not resent): {address}")
+    for line in describe_send(saved, report):
+        click.echo(line)
     for error in report.errors:
         click.echo(f"  error: {error}", err=True)
-    if report.errors:
-        raise DigestError("the send stopped early (see errors above)")
+    if report.stopped:
+        raise DigestError(report.stopped)
 
 
-async def _send(ctx: Context, saved: SavedIssue, ledger: Ledger, secret: bytes) -> Any:
-    sender = SmtpSender(ctx.settings.smtp)
+def relays(ctx: Context, ledger: Ledger | None) -> RelaySet:
+    """The configured relays; with a ledger, their hourly quotas count the last hour."""
+    history = ledger.relay_usage_since(utc_now() - dt.timedelta(hours=1)) if ledger else None
+    sending = ctx.settings.sending
+    return make_relays(ctx.settings.smtp, sending.relays, history, sending.relay_cooldown_seconds)
+
+
+async def _send(
+    ctx: Context, saved: SavedIssue, ledger: Ledger, secret: bytes, options: SendOptions
+) -> SendReport:
+    sender = relays(ctx, ledger)
     try:
         await sender.check()
-        return await send_issue(saved, ctx.settings, ledger, sender, secret, utc_now)
+        return await send_issue(
+            saved, ctx.settings, ledger, sender, secret, utc_now, options, handle_signals=True
+        )
     finally:
         await sender.close()
 
@@ -228,23 +283,68 @@ async def _send(ctx: Context, saved: SavedIssue, ledger: Ledger, secret: bytes) 
 @cli.command()
 @week_option
 @pass_context
-def status(ctx: Context, week: str | None) -> None:
-    """Show the week's issue and its deliveries per state."""
+def check(ctx: Context, week: str | None) -> None:
+    """Preflight the saved issue: size, alt texts, links, text part, unsubscribe, subject."""
+    from digest.preflight import check_issue, has_errors
+
     ledger = ctx.ledger()
     try:
         saved = load_saved(ctx, ledger, ctx.week(week))
-        counts = ledger.counts(saved.id)
-        in_flight = ledger.in_flight(saved.id)
     finally:
         ledger.close()
+    budget = ctx.settings.composition.html_budget_kib * 1024
+    findings = check_issue(saved.rendered, budget_bytes=budget)
+    for finding in findings:
+        click.echo(str(finding))
+    size = len(saved.rendered.html.encode("utf-8")) / 1024
     click.echo(
-        f"{saved.newsletter} n°{saved.number} ({saved.week}), built "
-        f"{saved.built_at:%Y-%m-%d %H:%M} UTC: {saved.rendered.subject}"
+        f"{saved.newsletter} n°{saved.number} ({saved.week}): {size:.1f} KiB of HTML, "
+        f"{len(findings)} findings"
     )
-    for state in DeliveryState:
-        click.echo(f"  {state.value:9} {counts.get(state.value, 0)}")
-    for address in in_flight:
-        click.echo(f"  in flight: {address}")
+    if has_errors(findings):
+        raise DigestError(f"the issue of {saved.week} has preflight errors (see above)")
+
+
+@cli.command()
+@week_option
+@pass_context
+def status(ctx: Context, week: str | None) -> None:
+    """Show the week's deliveries per state, the rate, the ETA and the last errors."""
+    ledger = ctx.ledger()
+    try:
+        saved = load_saved(ctx, ledger, ctx.week(week))
+        lines = describe_status(ledger, saved, utc_now())
+    finally:
+        ledger.close()
+    for line in lines:
+        click.echo(line)
+
+
+@cli.group()
+def bounces() -> None:
+    """Bounce notifications (DSN) from the mailbox that receives them."""
+
+
+@bounces.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@pass_context
+def bounces_import(ctx: Context, path: Path) -> None:
+    """Apply the bounces of an mbox file or a folder of messages to the subscriber list."""
+    from digest.bounces import import_bounces
+
+    ledger = ctx.ledger()
+    try:
+        report = import_bounces(path, ledger, ctx.settings.sending.soft_bounce_limit, utc_now())
+    finally:
+        ledger.close()
+    for where in report.skipped:
+        click.echo(f"skipped {where}", err=True)
+    for address in report.unknown:
+        click.echo(f"not on the list: {address}", err=True)
+    click.echo(
+        f"{report.messages} messages: {report.hard} hard and {report.soft} soft bounces, "
+        f"{len(report.suppressed)} addresses suppressed"
+    )
 
 
 @cli.group()
@@ -326,7 +426,7 @@ def demo(workdir: Path) -> None:
 
 
 @cli.command()
-@click.argument("source", required=False, type=click.Path(path_type=Path))
+@click.argument("source", required=False)
 @click.option(
     "--jsonl",
     type=click.File("r", encoding="utf-8"),
@@ -335,9 +435,9 @@ def demo(workdir: Path) -> None:
     "write lines {id, summary} in the same order.",
 )
 @pass_context
-def summarize(ctx: Context, source: Path | None, jsonl: TextIO | None) -> None:
-    """Print the summary of an article file, or summarize a JSON Lines batch."""
-    from digest.summary_io import summarize_file, summarize_jsonl
+def summarize(ctx: Context, source: str | None, jsonl: TextIO | None) -> None:
+    """Print the summary of an article file or web page, or summarize a JSON Lines batch."""
+    from digest.summary_io import is_web_address, summarize_file, summarize_jsonl, summarize_url
 
     summarizer_settings = ctx.settings.summarizer
     if jsonl is not None:
@@ -346,8 +446,96 @@ def summarize(ctx: Context, source: Path | None, jsonl: TextIO | None) -> None:
             raise DigestError(f"{failures} lines could not be summarized (see their 'error')")
         return
     if source is None:
-        raise click.UsageError("give an article FILE or --jsonl -")
-    click.echo(summarize_file(source, summarizer_settings, ctx.settings.newsletter.zone))
+        raise click.UsageError("give an article FILE or URL, or --jsonl -")
+    if is_web_address(source):
+        click.echo(summarize_url(source, summarizer_settings))
+        return
+    click.echo(summarize_file(Path(source), summarizer_settings, ctx.settings.newsletter.zone))
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default: web.host).")
+@click.option("--port", type=int, help="Port to listen on (default: web.port).")
+@pass_context
+def serve(ctx: Context, host: str | None, port: int | None) -> None:
+    """Run the web side: one-click unsubscribe, sign-up, preferences, archive."""
+    import uvicorn
+
+    from digest.web import create_app
+    from digest.web.confirmation import SmtpConfirmationMailer
+
+    settings = ctx.settings
+    secret = ctx.secret()
+    ledger = ctx.ledger()
+    app = create_app(settings, ledger, secret, SmtpConfirmationMailer(settings.smtp), utc_now)
+    try:
+        uvicorn.run(
+            app,
+            host=host or settings.web.host,
+            port=port or settings.web.port,
+            server_header=False,
+            log_level="info",
+        )
+    finally:
+        ledger.close()
+
+
+@cli.command()
+@pass_context
+def schedule(ctx: Context) -> None:
+    """Build, preview and send each week at the configured times, until SIGINT or SIGTERM."""
+    from digest.scheduling import WeeklyJobs, run_scheduler, stop_on_signals
+
+    settings = ctx.settings
+    secret = ctx.secret()
+    ledger = ctx.ledger()
+
+    async def open_relays() -> Any:
+        sender = relays(ctx, ledger)
+        await sender.check()
+        return sender
+
+    async def serve_schedule() -> None:
+        stop = asyncio.Event()
+        jobs = WeeklyJobs(settings, ledger, secret, open_relays, utc_now, _log)
+        stop_on_signals(stop, jobs.halt)
+        await run_scheduler(jobs, stop)
+
+    try:
+        run(serve_schedule())
+    finally:
+        ledger.close()
+    _log("scheduler stopped")
+
+
+def _log(line: str) -> None:
+    click.echo(f"{utc_now():%Y-%m-%d %H:%M:%S} UTC {line}")
+
+
+@cli.command()
+@week_option
+@pass_context
+def hold(ctx: Context, week: str | None) -> None:
+    """Stop the scheduled send of the week until 'digest release'."""
+    _set_held(ctx, week, held=True)
+
+
+@cli.command()
+@week_option
+@pass_context
+def release(ctx: Context, week: str | None) -> None:
+    """Allow the scheduled send of a held week again."""
+    _set_held(ctx, week, held=False)
+
+
+def _set_held(ctx: Context, week: str | None, *, held: bool) -> None:
+    iso_week = ctx.week(week)
+    ledger = ctx.ledger()
+    try:
+        ledger.set_held(ctx.settings.newsletter.name, iso_week, held, utc_now())
+    finally:
+        ledger.close()
+    click.echo(f"week {iso_week} {'held: the scheduled send will not run' if held else 'released'}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,6 +51,9 @@ def compose_issue(
     featured = _featured(ranked, composition.featured_url, week)
     rest = [story for story in ranked if story is not featured]
     sections, briefs = _arrange(rest[: composition.max_articles - 1], composition.sections)
+    introduction = ""
+    if editor_note is None and composition.introduction == "generated":
+        introduction = _introduction(featured, sections, len(briefs))
     return Issue(
         newsletter=newsletter.name,
         week=week,
@@ -62,7 +65,22 @@ def compose_issue(
         sections=sections,
         briefs=briefs,
         editor_note=editor_note,
+        introduction=introduction,
     )
+
+
+def demote_last_card(issue: Issue) -> Issue | None:
+    """The issue with the last card of its fullest section moved to "En bref"; None if none."""
+    if not issue.sections:
+        return None
+    # The fullest section gives up a card, the later one on a tie: each keeps its best.
+    index = max(range(len(issue.sections)), key=lambda i: (len(issue.sections[i].stories), i))
+    section = issue.sections[index]
+    kept = replace(section, stories=section.stories[:-1])
+    sections = (
+        issue.sections[:index] + ((kept,) if kept.stories else ()) + issue.sections[index + 1 :]
+    )
+    return replace(issue, sections=sections, briefs=(section.stories[-1], *issue.briefs))
 
 
 def rank_key(story: Story) -> tuple[bool, int, float, str]:
@@ -91,6 +109,9 @@ def _typeset(story: Story) -> Story:
         story.article,
         title=typography(story.article.title),
         standfirst=typography(story.article.standfirst),
+        section=typography(story.article.section),
+        author=typography(story.article.author),
+        source=typography(story.article.source),
     )
     summary = replace(story.summary, text=typography(story.summary.text))
     return replace(story, article=article, summary=summary)
@@ -174,6 +195,30 @@ def _subject(template: str, newsletter: str, number: int, featured: Story, week:
     return typography(_squeeze(subject))
 
 
+def _introduction(featured: Story, sections: Sequence[Section], briefs: int) -> str:
+    """One or two sentences naming the week's main subjects, for an issue without a note."""
+    leads = [section.stories[0].article.title for section in sections[:2]]
+    text = _sentence(f"Cette semaine, à la une : {featured.article.title}")
+    if leads:
+        more = f", et {briefs} autres articles en bref" if briefs > 1 else ""
+        text += " " + _sentence(f"Au sommaire aussi : {_join_fr(leads)}{more}")
+    return typography(text)
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with a full stop, unless it ends with its own ? ! or …"""
+    text = text.rstrip(" .")
+    return text if text.endswith(("?", "!", "…")) else text + "."
+
+
+def _join_fr(items: Sequence[str]) -> str:
+    """``a, b et c``: a French enumeration."""
+    cleaned = [item.rstrip(" .") for item in items]
+    if len(cleaned) < 2:
+        return "".join(cleaned)
+    return ", ".join(cleaned[:-1]) + " et " + cleaned[-1]
+
+
 def _preheader(featured: Story, sections: Sequence[Section]) -> str:
     """The start of the featured summary, else the leading story of each section."""
     text = featured.summary.text.strip()
@@ -218,6 +263,15 @@ def _is_safe_target(value: str) -> bool:
     return _SAFE_LINK.match(_URL_NOISE.sub("", target)) is not None
 
 
+class _SubHeadings(Treeprocessor):
+    """Headings of the note start at h3: the letter's h1 is its name, h2 the note's label."""
+
+    def run(self, root: ET.Element) -> None:
+        for element in root.iter():
+            if re.fullmatch(r"h[1-6]", element.tag):
+                element.tag = f"h{min(6, int(element.tag[1]) + 2)}"
+
+
 class _NoRawHtml(Extension):
     """Raw HTML in the source is shown as text, so a note cannot inject markup."""
 
@@ -226,6 +280,7 @@ class _NoRawHtml(Extension):
         md.inlinePatterns.deregister("html")
         # After the inline processor (priority 20) has made the links.
         md.treeprocessors.register(_SafeLinks(md), "safe_links", 5)
+        md.treeprocessors.register(_SubHeadings(md), "sub_headings", 4)
 
 
 def _link_text(match: re.Match[str]) -> str:
@@ -254,7 +309,9 @@ _MARKDOWN_SYNTAX: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], s
 )
 
 
-def load_editor_note(pattern: str, week: IsoWeek, signature: str) -> EditorNote | None:
+def load_editor_note(
+    pattern: str, week: IsoWeek, signature: str, *, role: str = "", photo_url: str = ""
+) -> EditorNote | None:
     """Read the week's Markdown note (``{week}`` in the path); None when there is none."""
     if not pattern.strip():
         return None
@@ -275,6 +332,8 @@ def load_editor_note(pattern: str, week: IsoWeek, signature: str) -> EditorNote 
         html=typography(render_markdown(source)),
         text=typography(strip_markdown(source)),
         signature=typography(signature.strip()),
+        role=typography(role.strip()),
+        photo_url=photo_url.strip(),
     )
 
 
@@ -288,4 +347,18 @@ def strip_markdown(source: str) -> str:
     text = source.replace("\r\n", "\n")
     for pattern, replacement in _MARKDOWN_SYNTAX:
         text = pattern.sub(replacement, text)
-    return text.strip()
+    return "\n\n".join(_reflow(block) for block in text.strip().split("\n\n"))
+
+
+_LIST_ITEM = re.compile(r"^\s*(?:- |\d+[.)] )")
+
+
+def _reflow(paragraph: str) -> str:
+    """Join a paragraph's hard-wrapped lines, as Markdown does; list items stay lines."""
+    lines: list[str] = []
+    for line in paragraph.split("\n"):
+        if lines and line.strip() and not _LIST_ITEM.match(line):
+            lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
+        else:
+            lines.append(line)
+    return "\n".join(lines)

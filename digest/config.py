@@ -24,6 +24,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SocialLink(_Section):
+    """One link of the footer to the newsroom elsewhere (Mastodon, Instagram, ...)."""
+
+    name: str
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _https_link(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value
+
+
 class NewsletterSettings(_Section):
     """Who sends the newsletter and what it looks like."""
 
@@ -37,6 +51,8 @@ class NewsletterSettings(_Section):
     unsubscribe_mailto: str = "desinscription@exemple.fr"
     timezone: str = "Europe/Paris"
     accent_color: str = "#b3122e"
+    logo_url: str = ""
+    social_links: tuple[SocialLink, ...] = ()
 
     @field_validator("timezone")
     @classmethod
@@ -63,11 +79,29 @@ class SourceSettings(_Section):
     """One ``[[sources]]`` table: where the week's articles come from."""
 
     name: str
-    kind: Literal["feed", "folder"]
+    kind: Literal["feed", "folder", "wordpress", "page"]
     url: str = ""
     path: Path | None = None
     base_url: str = ""
     section: str = ""
+    urls: tuple[str, ...] = ()
+    full_text: Literal["auto", "always", "never"] = "auto"
+    weight: float = Field(default=1.0, gt=0, le=100)
+
+
+class GatherSettings(_Section):
+    """How sources are fetched (HTTP, cache) and which of the week's articles are kept."""
+
+    cache_dir: Path | None = None
+    page_max_age_hours: float = Field(default=168.0, ge=0)
+    per_host: int = Field(default=6, ge=1, le=64)
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+    max_body_kib: int = Field(default=5120, ge=16)
+    max_articles: int = Field(default=0, ge=0)
+    max_per_section: int = Field(default=0, ge=0)
+    min_articles: int = Field(default=0, ge=0)
+    editorial_dir: Path | None = None
 
 
 class CompositionSettings(_Section):
@@ -78,14 +112,21 @@ class CompositionSettings(_Section):
     featured_url: str = ""
     editor_note_path: str = ""
     editor_signature: str = ""
+    editor_role: str = ""
+    editor_photo_url: str = ""
+    introduction: Literal["generated", "none"] = "generated"
     subject_template: str = "{newsletter} n°{number} : {featured}"
+    html_budget_kib: int = Field(default=90, ge=20, le=100)
 
 
 class SummarizerSettings(_Section):
-    """Which summarizer writes the summaries, and how long they are."""
+    """Which summarizer writes the summaries, how long they are and in which style."""
 
-    kind: Literal["lead"] = "lead"
+    kind: Literal["learned", "lead"] = "learned"
     max_words: int = Field(default=30, ge=8, le=120)
+    # When set, the target length in characters instead of words.
+    max_chars: int = Field(default=0, ge=0, le=1000)
+    style: Literal["paragraph", "key_points"] = "paragraph"
 
 
 class TemplateSettings(_Section):
@@ -105,6 +146,92 @@ class SmtpSettings(_Section):
     timeout: float = Field(default=30.0, gt=0)
     connections: int = Field(default=4, ge=1, le=64)
     ca_file: Path | None = None
+    name: str = ""
+    weight: int = Field(default=1, ge=1, le=1000)
+    per_second: float = Field(default=0.0, ge=0)
+    per_hour: int = Field(default=0, ge=0)
+
+    @property
+    def label(self) -> str:
+        """How the relay is named in reports and in the hourly quota."""
+        return self.name or f"{self.host}:{self.port}"
+
+
+class RelaySettings(SmtpSettings):
+    """One more relay next to ``[smtp]``; its password comes from the variable ``password_env``."""
+
+    password_env: str = ""
+
+    @field_validator("password")
+    @classmethod
+    def _no_password_in_file(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            raise ValueError("a relay's password goes in the variable named by password_env")
+        return value
+
+
+class DeliverySettings(_Section):
+    """How a send goes: retries, pauses, relays beyond [smtp], DKIM, bounces."""
+
+    relays: tuple[RelaySettings, ...] = ()
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_base_seconds: float = Field(default=60.0, ge=0)
+    retry_max_seconds: float = Field(default=3600.0, ge=0)
+    pause_after_failures: int = Field(default=10, ge=1)
+    relay_cooldown_seconds: float = Field(default=30.0, ge=0)
+    page_size: int = Field(default=1000, ge=1, le=100_000)
+    dkim_key_file: Path | None = None
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    feedback_id: str = ""
+    soft_bounce_limit: int = Field(default=3, ge=1)
+
+
+class WebSettings(_Section):
+    """The subscribers' web side (`digest serve`): sign-up, unsubscribe, preferences, archive."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    confirmation_hours: int = Field(default=48, ge=1, le=24 * 30)
+    resend_confirmation_minutes: int = Field(default=60, ge=1)
+    signups_per_ip_per_hour: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=16384, ge=1024)
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ScheduleSettings(_Section):
+    """When `digest schedule` builds, previews and sends each week ("fri 07:00")."""
+
+    build: str = "thu 18:00"
+    preview: str = "thu 18:30"
+    send: str = "fri 07:00"
+    timezone: str = ""
+    misfire_grace_minutes: int = Field(default=180, ge=1, le=24 * 60)
+    min_articles: int = Field(default=3, ge=0)
+    lease_seconds: int = Field(default=60, ge=5, le=3600)
+
+    @field_validator("build", "preview", "send")
+    @classmethod
+    def _day_and_time(cls, value: str) -> str:
+        day, _, clock = value.strip().lower().partition(" ")
+        hour, _, minute = clock.partition(":")
+        if day not in _DAYS or not (hour.isdigit() and minute.isdigit()):
+            raise ValueError(f"{value!r} is not of the form 'fri 07:00'")
+        if int(hour) > 23 or int(minute) > 59:
+            raise ValueError(f"{value!r} is not a time of day")
+        return f"{day} {int(hour):02d}:{int(minute):02d}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown timezone {value!r} (e.g. Europe/Paris)") from exc
+        return value
 
 
 class DatabaseSettings(_Section):
@@ -125,11 +252,15 @@ class Settings(BaseSettings):
 
     newsletter: NewsletterSettings = NewsletterSettings()
     sources: tuple[SourceSettings, ...] = ()
+    gather: GatherSettings = GatherSettings()
     composition: CompositionSettings = CompositionSettings()
     summarizer: SummarizerSettings = SummarizerSettings()
     templates: TemplateSettings = TemplateSettings()
     smtp: SmtpSettings = SmtpSettings()
+    sending: DeliverySettings = DeliverySettings()
     database: DatabaseSettings = DatabaseSettings()
+    web: WebSettings = WebSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     preview_recipients: tuple[str, ...] = ()
     secret_key: SecretStr = SecretStr("")
 
@@ -189,9 +320,17 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     for source in data.get("sources", []):
         if isinstance(source, dict) and isinstance(source.get("path"), str):
             source["path"] = str((base / source["path"]).resolve())
+    gather = data.get("gather")
+    if isinstance(gather, dict):
+        for key in ("cache_dir", "editorial_dir"):
+            if isinstance(gather.get(key), str):
+                gather[key] = str((base / gather[key]).resolve())
     smtp = data.get("smtp")
     if isinstance(smtp, dict) and isinstance(smtp.get("ca_file"), str):
         smtp["ca_file"] = str((base / smtp["ca_file"]).resolve())
+    sending = data.get("sending")
+    if isinstance(sending, dict) and isinstance(sending.get("dkim_key_file"), str):
+        sending["dkim_key_file"] = str((base / sending["dkim_key_file"]).resolve())
     templates = data.get("templates")
     if isinstance(templates, dict) and isinstance(templates.get("folder"), str):
         templates["folder"] = str((base / templates["folder"]).resolve())

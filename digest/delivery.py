@@ -1,18 +1,24 @@
-"""Delivery over SMTP: a pool of reused aiosmtplib connections and one outcome classifier."""
+"""Delivery over SMTP: pools of reused connections, relays with failover, one classifier."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
+import time
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-import aiosmtplib
-
-from digest.config import SmtpSettings
+from digest.config import RelaySettings, SmtpSettings
 from digest.errors import DeliveryError
 from digest.models import DeliveryState, Outcome
+from digest.ratelimit import RateLimiter
+from digest.smtpwire import Reply, SmtpRefusal, Transaction, WireConnection, WireError
 
 PERMANENT = 500  # RFC 5321 4.2.1: 5yz is a permanent negative completion reply
 TRANSIENT = 400  # 4yz: transient negative completion, try again later
+DATA_GO_AHEAD = 354  # RFC 5321 4.3.2: start mail input
+UsageHistory = Mapping[str, Sequence[tuple[dt.datetime, int]]]
 
 
 class Sender(Protocol):
@@ -23,35 +29,53 @@ class Sender(Protocol):
     async def close(self) -> None: ...
 
 
-def classify(exc: BaseException) -> Outcome:
-    """Map an SMTP failure to a delivery state (DESIGN convention 6)."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
-        return classify(exc.recipients[0])
-    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
-        state = DeliveryState.BOUNCED if exc.code >= PERMANENT else DeliveryState.DEFERRED
-        return Outcome(state, exc.code, exc.message)
-    if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError):
-        return Outcome(DeliveryState.DEFERRED, None, _one_line(exc))
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        # 5xx on MAIL/DATA/AUTH is the relay refusing us, not the recipient: failed.
-        state = DeliveryState.FAILED if exc.code >= PERMANENT else DeliveryState.DEFERRED
-        return Outcome(state, exc.code, exc.message)
-    if isinstance(exc, aiosmtplib.SMTPException | OSError):
-        return Outcome(DeliveryState.DEFERRED, None, _one_line(exc))
-    raise exc
+def classify(transaction: Transaction) -> Outcome:
+    """Map the relay's replies to a delivery state (DESIGN convention 6)."""
+    mail, rcpt, data, end = transaction.mail, transaction.rcpt, transaction.data, transaction.end
+    if not mail.ok:
+        # 5xx on MAIL/DATA is the relay refusing us, not the recipient: failed.
+        return _refused(mail, DeliveryState.FAILED)
+    if rcpt is None or not rcpt.ok:
+        return _refused(rcpt or mail, DeliveryState.BOUNCED)
+    if data is None or data.code != DATA_GO_AHEAD:
+        return _refused(data or rcpt, DeliveryState.FAILED)
+    if end is None or not end.ok:
+        return _refused(end or data, DeliveryState.FAILED)
+    return Outcome(DeliveryState.SENT, end.code, end.text)
 
 
-def accepted(response: aiosmtplib.SMTPResponse) -> Outcome:
-    """The relay's 2xx answer to DATA."""
-    return Outcome(DeliveryState.SENT, response.code, response.message)
+def _refused(reply: Reply, permanent: DeliveryState) -> Outcome:
+    state = permanent if reply.code >= PERMANENT else DeliveryState.DEFERRED
+    return Outcome(state, reply.code, reply.text)
+
+
+def lost(exc: BaseException, *, committed: bool) -> Outcome:
+    """A dropped connection or a timeout: deferred, or unconfirmed once the data was sent.
+
+    RFC 5321 section 4.1.1.4 (and RFC 1047): a message lost between the final dot and the
+    reply may be delivered; the row stays "sending" and is resent only on request.
+    """
+    if committed:
+        return Outcome(DeliveryState.SENDING, None, f"unconfirmed: {_one_line(exc)}")
+    return Outcome(DeliveryState.DEFERRED, None, _one_line(exc))
+
+
+class RelayDown(DeliveryError):
+    """A relay could not be reached or refused our login: try another one."""
+
+
+class RelayRefused(RelayDown):
+    """A relay refused our login (5xx on AUTH): failed, and counted toward a pause."""
 
 
 class SmtpSender:
     """Sends through one relay over up to ``settings.connections`` reused connections."""
 
-    def __init__(self, settings: SmtpSettings) -> None:
-        self._settings = settings
-        self._idle: list[aiosmtplib.SMTP] = []
+    def __init__(self, settings: SmtpSettings, limiter: RateLimiter | None = None) -> None:
+        self.settings = settings
+        self.label = settings.label
+        self.limiter = limiter or RateLimiter(settings.per_second, settings.per_hour)
+        self._idle: list[WireConnection] = []
         self._slots = asyncio.Semaphore(settings.connections)
 
     async def check(self) -> None:
@@ -61,23 +85,26 @@ class SmtpSender:
 
     async def send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
         """Send one message to one recipient and classify the answer."""
+        try:
+            return await self.send_or_raise(envelope_from, recipient, message)
+        except RelayDown as exc:
+            refused = isinstance(exc, RelayRefused)
+            state = DeliveryState.FAILED if refused else DeliveryState.DEFERRED
+            return Outcome(state, None, str(exc), self.label)
+
+    async def send_or_raise(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
+        """Like send, but a relay that cannot be reached raises RelayDown (for failover)."""
         async with self._slots:
+            client = self._idle.pop() if self._idle else await self._connect()
+            await self.limiter.acquire()
             try:
-                client = self._idle.pop() if self._idle else await self._connect()
-            except DeliveryError as exc:
-                return Outcome(DeliveryState.DEFERRED, None, str(exc))
-            try:
-                await client.mail(envelope_from)
-                await client.rcpt(recipient)
-                response = await client.data(message)
-            except aiosmtplib.SMTPResponseException as exc:
-                await _reset_or_discard(client, self._idle)
-                return classify(exc)
-            except (aiosmtplib.SMTPException, OSError) as exc:
+                outcome = classify(await client.send(envelope_from, recipient, message))
+            except (WireError, OSError) as exc:
                 client.close()
-                return classify(exc)
-            self._idle.append(client)
-            return accepted(response)
+                outcome = lost(exc, committed=client.committed)
+            else:
+                self._idle.append(client)
+        return Outcome(outcome.state, outcome.code, outcome.reply, self.label)
 
     async def close(self) -> None:
         """Say QUIT on every idle connection."""
@@ -85,47 +112,131 @@ class SmtpSender:
             client = self._idle.pop()
             try:
                 await client.quit()
-            except (aiosmtplib.SMTPException, OSError):
+            except (WireError, OSError):
                 client.close()
 
-    async def _connect(self) -> aiosmtplib.SMTP:
-        s = self._settings
-        client = aiosmtplib.SMTP(
-            hostname=s.host,
-            port=s.port,
-            timeout=s.timeout,
-            use_tls=s.security == "tls",
-            start_tls=s.security == "starttls",
-            cert_bundle=str(s.ca_file) if s.ca_file else None,
-        )
+    async def _connect(self) -> WireConnection:
+        s = self.settings
         where = f"{s.host}:{s.port}"
         try:
-            await client.connect()
-            if s.username:
-                await client.login(s.username, s.password.get_secret_value())
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            client.close()
-            raise DeliveryError(
-                f"SMTP relay {where} refused the login of {s.username!r}: {exc.message} "
-                "(check smtp.username and DIGEST_SMTP__PASSWORD)"
+            return await WireConnection.open(s, _password(s))
+        except SmtpRefusal as exc:
+            if exc.command == "AUTH":
+                raise RelayRefused(
+                    f"SMTP relay {where} refused the login of {s.username!r}: {exc} "
+                    f"(check the username and {_password_variable(s)})"
+                ) from exc
+            raise RelayDown(
+                f"SMTP relay {where} refused {exc.command}: {exc} (check {_where_configured(s)})"
             ) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            client.close()
-            raise DeliveryError(
+        except (WireError, OSError, TimeoutError) as exc:
+            raise RelayDown(
                 f"cannot connect to SMTP relay {where} ({s.security}): {_one_line(exc)} "
-                "(check smtp.host, smtp.port and smtp.security)"
+                f"(check {_where_configured(s)})"
             ) from exc
-        return client
 
 
-async def _reset_or_discard(client: aiosmtplib.SMTP, idle: list[aiosmtplib.SMTP]) -> None:
-    """After a refused command the connection is reusable once RSET succeeds."""
-    try:
-        await client.rset()
-    except (aiosmtplib.SMTPException, OSError):
-        client.close()
-        return
-    idle.append(client)
+class RelaySet:
+    """Several relays: smooth weighted round-robin, and failover past one that is down."""
+
+    def __init__(self, relays: Sequence[SmtpSender], cooldown: float = 30.0) -> None:
+        if not relays:
+            raise DeliveryError("no SMTP relay configured")
+        self.relays = tuple(relays)
+        self._cooldown = cooldown
+        self._down_until = [0.0] * len(relays)
+        self._current = [0] * len(relays)
+
+    @property
+    def connections(self) -> int:
+        """How many messages can be in flight at once across all relays."""
+        return sum(relay.settings.connections for relay in self.relays)
+
+    async def check(self) -> None:
+        """At least one relay answers; the others are set aside for a while."""
+        errors = []
+        for index, relay in enumerate(self.relays):
+            try:
+                await relay.check()
+            except RelayDown as exc:
+                errors.append(str(exc))
+                self._down_until[index] = time.monotonic() + self._cooldown
+        if len(errors) == len(self.relays):
+            raise DeliveryError("; ".join(errors))
+
+    async def send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
+        """Send through the next relay in turn; a relay that is down passes to the next."""
+        errors: list[RelayDown] = []
+        for _ in self.relays:
+            index = self._choose()
+            try:
+                return await self.relays[index].send_or_raise(envelope_from, recipient, message)
+            except RelayDown as exc:
+                self._down_until[index] = time.monotonic() + self._cooldown
+                errors.append(exc)
+        refused = all(isinstance(exc, RelayRefused) for exc in errors)
+        state = DeliveryState.FAILED if refused else DeliveryState.DEFERRED
+        return Outcome(state, None, "no relay took the message: " + "; ".join(map(str, errors)))
+
+    async def close(self) -> None:
+        """Close every relay's idle connections."""
+        for relay in self.relays:
+            await relay.close()
+
+    def usage(self) -> dict[tuple[str, dt.datetime], int]:
+        """Messages per (relay, minute) not yet saved in the ledger."""
+        return {
+            (relay.label, minute): count
+            for relay in self.relays
+            for minute, count in relay.limiter.drain_usage().items()
+        }
+
+    def _choose(self) -> int:
+        # nginx's smooth weighted round-robin over the relays that are up; all down: the
+        # one that comes back first.
+        now = time.monotonic()
+        up = [i for i, until in enumerate(self._down_until) if until <= now]
+        if not up:
+            return min(range(len(self.relays)), key=lambda i: self._down_until[i])
+        weights = {i: self.relays[i].settings.weight for i in up}
+        for i in up:
+            self._current[i] += weights[i]
+        best = max(up, key=lambda i: self._current[i])
+        self._current[best] -= sum(weights.values())
+        return best
+
+
+def make_relays(
+    smtp: SmtpSettings,
+    extra: Sequence[RelaySettings] = (),
+    history: UsageHistory | None = None,
+    cooldown: float = 30.0,
+) -> RelaySet:
+    """The relays of the settings, each with its rate limiter primed from the ledger."""
+    history = history or {}
+    senders = [
+        SmtpSender(s, RateLimiter(s.per_second, s.per_hour, history.get(s.label, ())))
+        for s in (smtp, *extra)
+    ]
+    return RelaySet(senders, cooldown)
+
+
+def _password(settings: SmtpSettings) -> str:
+    if isinstance(settings, RelaySettings) and settings.password_env:
+        return os.environ.get(settings.password_env, "")
+    return settings.password.get_secret_value()
+
+
+def _where_configured(settings: SmtpSettings) -> str:
+    if isinstance(settings, RelaySettings):
+        return f"host, port and security of the [[sending.relays]] entry {settings.label}"
+    return "smtp.host, smtp.port and smtp.security"
+
+
+def _password_variable(settings: SmtpSettings) -> str:
+    if isinstance(settings, RelaySettings) and settings.password_env:
+        return settings.password_env
+    return "DIGEST_SMTP__PASSWORD"
 
 
 def _one_line(exc: BaseException) -> str:

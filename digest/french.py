@@ -6,8 +6,8 @@ import re
 
 WORDS_PER_MINUTE = 230
 
-NNBSP = "\u202f"  # narrow no-break space: before ; ! ? and inside « »
-NBSP = "\u00a0"  # no-break space: before :
+NNBSP = "\u202f"  # narrow no-break space: before ; : ! ? and inside « »
+NBSP = "\u00a0"  # no-break space (kept where a writer put it, e.g. "17 h")
 
 # --- Sentences -------------------------------------------------------------------------
 
@@ -55,14 +55,26 @@ def _split_paragraph(text: str) -> list[str]:
     start = 0
     for match in _CANDIDATE.finditer(text):
         if _is_boundary(text, match):
-            sentence = text[start : match.end("close")].strip()
+            opens = _opens_next(text, start, match)
+            end = match.end("close") - (1 if opens else 0)
+            sentence = text[start:end].strip()
             if sentence:
                 sentences.append(sentence)
-            start = match.end("gap")
+            start = end if opens else match.end("gap")
     rest = text[start:].strip()
     if rest:
         sentences.append(rest)
     return sentences
+
+
+def _opens_next(text: str, start: int, match: re.Match[str]) -> bool:
+    """`fin."Début`: a glued straight quote after balanced quotes opens the next sentence."""
+    return (
+        not match["gap"]
+        and match["close"].endswith('"')
+        and match["next"].isalpha()
+        and text.count('"', start, match.start("close")) % 2 == 0
+    )
 
 
 def _is_boundary(text: str, match: re.Match[str]) -> bool:
@@ -99,22 +111,28 @@ def _in_web_address(text: str, index: int) -> bool:
 
 # --- Typography ------------------------------------------------------------------------
 
-# Left exactly as written: web and mail addresses, HTML tags and character references.
+# Left exactly as written: code, style sheets, web and mail addresses, tags, character references.
 _PROTECTED = re.compile(
-    r"(?:https?|ftp)://[^\s<>\"«»]+"
+    r"<(code|pre|kbd|samp|script|style|mj-style|mj-title)\b[^>]*>.*?</\1\s*>"
+    r"|`[^`\n]+`"
+    r"|(?:https?|ftp)://[^\s<>\"«»]+"
     r"|mailto:[^\s<>\"«»]+"
     r"|\bwww\.[^\s<>\"«»]+"
     r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
     r"|<[^<>]*>"
     r"|&#?\w+;"
     r"|\ue000",
-    re.IGNORECASE,
+    re.IGNORECASE | re.DOTALL,
 )
 _PLACEHOLDER = "\ue000"  # a private-use character; one already in the text is protected too
 _HSPACE = "[ \\t\\u00a0\\u202f]"
 _APOSTROPHE = re.compile(r"(?<=[^\W\d_])'(?=[^\W\d_])")
-_SPACED_HIGH = re.compile(rf"(?<=\S){_HSPACE}+(?=[;!?])")
-_SPACED_COLON = re.compile(rf"(?<=\S){_HSPACE}+(?=:)")
+# A pair of straight double quotes on one line, opening after a space or a bracket and
+# closing before a space or a punctuation mark: "Nomadland" is French « Nomadland ».
+_STRAIGHT_QUOTES = re.compile(
+    r'(?<![^\s(\[—–\ue000])"(?=[^\s"])([^"\n]*?[^\s"])"(?=[\s.,;:!?…)\]\ue000]|$)'
+)
+_SPACED_HIGH = re.compile(rf"(?<=\S){_HSPACE}+(?=[;:!?])")
 # Only add a missing space when the sign closes a phrase (followed by a space, a closing
 # mark, a tag or the end): "page?id=3", "10:30" and "3:1" are followed by a character.
 _GLUED_HIGH = re.compile(r"(?<=[^\W_]|[»”)\]])([;!?]+)(?=[\s»”)\]\"’\ue000]|$)")
@@ -124,7 +142,7 @@ _CLOSE_QUOTE = re.compile(rf"{_HSPACE}*»")
 
 
 def typography(text: str) -> str:
-    """Apply French typography (no-break spaces, apostrophes, ellipses); idempotent."""
+    """Apply French typography (no-break spaces, quotes, apostrophes, ellipses); idempotent."""
     # Protected spans become one placeholder each, so the rules still see that a
     # non-space precedes " ;" in "jean@exemple.fr ;", then come back in order.
     kept: list[str] = []
@@ -141,10 +159,10 @@ def typography(text: str) -> str:
 def _typeset(chunk: str) -> str:
     chunk = chunk.replace("...", "…")
     chunk = _APOSTROPHE.sub("’", chunk)
+    chunk = _STRAIGHT_QUOTES.sub(r"«\1»", chunk)
     chunk = _SPACED_HIGH.sub(NNBSP, chunk)
     chunk = _GLUED_HIGH.sub(NNBSP + r"\1", chunk)
-    chunk = _SPACED_COLON.sub(NBSP, chunk)
-    chunk = _GLUED_COLON.sub(NBSP + ":", chunk)
+    chunk = _GLUED_COLON.sub(NNBSP + ":", chunk)
     chunk = _OPEN_QUOTE.sub("«" + NNBSP, chunk)
     return _CLOSE_QUOTE.sub(NNBSP + "»", chunk)
 

@@ -25,7 +25,7 @@ from digest.config import NewsletterSettings
 from digest.errors import MessageError
 from digest.models import PersonalSlots, RenderedIssue, Subscriber
 from digest.rendering import SLOT_PATTERN, slot_values
-from digest.tokens import UNSUBSCRIBE, sign_token
+from digest.tokens import PREFERENCES, UNSUBSCRIBE, sign_token
 
 # Address and subject headers fold at 78 columns so that RFC 2047 encoded words stay
 # within their 75-character limit (RFC 2047 section 2).
@@ -63,12 +63,14 @@ def make_message_id(issue_key: str, email: str, domain: str) -> str:
 def personal_slots(
     subscriber: Subscriber, *, secret: bytes, newsletter: NewsletterSettings
 ) -> PersonalSlots:
-    """The subscriber's signed unsubscribe links (web page and mailto) and name."""
+    """The subscriber's signed links (unsubscribe page and mailto, preferences) and name."""
     token = sign_token(secret, UNSUBSCRIBE, subscriber.email)
+    preferences = sign_token(secret, PREFERENCES, subscriber.email)
     return PersonalSlots(
         unsubscribe_url=f"{newsletter.web_base_url}/desinscription/{token}",
         unsubscribe_mailto=f"mailto:{newsletter.unsubscribe_mailto}?subject=unsubscribe-{token}",
         name=subscriber.name,
+        preferences_url=f"{newsletter.web_base_url}/preferences/{preferences}",
     )
 
 
@@ -80,6 +82,7 @@ def build_message(
     newsletter: NewsletterSettings,
     message_id: str,
     date: datetime,
+    feedback_id: str = "",
 ) -> bytes:
     """The complete message for one subscriber, CRLF line endings, as sent over SMTP."""
     if not _MESSAGE_ID.fullmatch(message_id):
@@ -96,6 +99,7 @@ def build_message(
             _recipient_header(subscriber),
             _subject_header(rendered.subject),
             _ascii_header("Message-ID", message_id),
+            _feedback_header(feedback_id),
             list_headers,
             *_unsubscribe_headers(slots),
             _ascii_header("MIME-Version", "1.0"),
@@ -165,6 +169,16 @@ def _recipient_header(subscriber: Subscriber) -> bytes:
         if len(line) <= _LINE_LENGTH:
             return line.encode("ascii")
     return _header("To", _address("To", name, addr))
+
+
+@lru_cache(maxsize=8)
+def _feedback_header(feedback_id: str) -> bytes:
+    """Feedback-ID (Gmail's feedback loop): colon-separated ASCII identifiers, optional."""
+    if not feedback_id:
+        return b""
+    if not feedback_id.isascii() or _URL_FORBIDDEN.search(feedback_id):
+        raise MessageError(f"Feedback-ID {feedback_id!r} must be ASCII without spaces")
+    return _ascii_header("Feedback-ID", feedback_id)
 
 
 def _ascii_header(name: str, value: str) -> bytes:

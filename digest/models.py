@@ -104,6 +104,8 @@ class EditorNote:
     html: str
     text: str
     signature: str = ""
+    role: str = ""
+    photo_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,8 @@ class Issue:
     sections: tuple[Section, ...]
     briefs: tuple[Story, ...] = ()
     editor_note: EditorNote | None = None
+    # A short generated opening naming the week's main subjects, when there is no note.
+    introduction: str = ""
 
     @property
     def stories(self) -> tuple[Story, ...]:
@@ -156,6 +160,8 @@ class PersonalSlots:
     unsubscribe_url: str
     unsubscribe_mailto: str
     name: str = ""
+    # Empty: the footer's preferences link leads to the unsubscribe page instead.
+    preferences_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +173,7 @@ class SourceReport:
     kept: int = 0
     skipped: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    seconds: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +182,10 @@ class GatherResult:
 
     articles: tuple[Article, ...]
     reports: tuple[SourceReport, ...] = field(default_factory=tuple)
+    # The week's editorial file pins this story as featured ("" when none is pinned).
+    featured_url: str = ""
+    # Selection notes for the build report: caps applied, a thin week.
+    notes: tuple[str, ...] = ()
 
 
 class DeliveryState(StrEnum):
@@ -186,6 +197,8 @@ class DeliveryState(StrEnum):
     DEFERRED = "deferred"
     BOUNCED = "bounced"
     FAILED = "failed"
+    # The subscriber left (unsubscribed, bounced, complained) before the row was sent.
+    SUPPRESSED = "suppressed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +208,7 @@ class Outcome:
     state: DeliveryState
     code: int | None
     reply: str
+    relay: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +218,7 @@ class DeliveryTask:
     delivery_id: int
     subscriber: Subscriber
     message_id: str
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +242,35 @@ class SendReport:
     counts: tuple[tuple[str, int], ...]
     in_flight: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    # Why the send stopped before the end (a pause, a signal); empty when it finished.
+    stopped: str = ""
 
     def count(self, state: DeliveryState) -> int:
         return dict(self.counts).get(state.value, 0)
+
+
+class SignupOutcome(StrEnum):
+    """What a subscription request leads to (the visitor sees the same answer for all)."""
+
+    SEND_CONFIRMATION = "send_confirmation"
+    ALREADY_SUBSCRIBED = "already_subscribed"
+    TOO_SOON = "too_soon"
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRecord:
+    """A subscriber as the ledger keeps them."""
+
+    subscriber: Subscriber
+    status: str
+    paused_until: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssueEntry:
+    """One past issue in the archive's index."""
+
+    week: IsoWeek
+    number: int
+    subject: str
+    built_at: dt.datetime

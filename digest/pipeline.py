@@ -8,37 +8,40 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from pathlib import Path
 
 from digest.composition import compose_issue, french_date, load_editor_note, make_story
-from digest.config import Settings
-from digest.delivery import Sender
-from digest.errors import DigestError, SummaryError
+from digest.config import CompositionSettings, Settings
+from digest.delivery import RelaySet, Sender
+from digest.dispatch import Dispatch, SendOptions, stop_on_signals
+from digest.errors import RenderError, SummaryError
 from digest.exports import issue_to_json, write_build_files
 from digest.ledger import Ledger
 from digest.messages import build_message, make_message_id, personal_slots
 from digest.models import (
-    DeliveryState,
     DeliveryTask,
     GatherResult,
     IsoWeek,
     Issue,
     Outcome,
+    RenderedIssue,
     SavedIssue,
     SendReport,
     Story,
     Subscriber,
 )
+from digest.preflight import Finding, Severity, check_issue, has_errors
 from digest.rendering import Renderer, fill_slots, public_slots
+from digest.signing import make_signer
 from digest.sources.gather import gather_articles
-from digest.summaries import make_summarizer
+from digest.summaries import make_summarizer, summary_key
 
 Clock = Callable[[], dt.datetime]
-BATCH = 200
-# After this many failures in a row (relay refusing us, not one recipient), stop and say why.
-PAUSE_AFTER_FAILURES = 10
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9@._+-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,9 @@ class BuildResult:
     issue: Issue
     gather: GatherResult
     summary_errors: tuple[str, ...]
+    # What the build changed to fit (cards turned into briefs) and preflight's warnings.
+    notes: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
 
 
 async def build_issue(
@@ -56,39 +62,83 @@ async def build_issue(
 ) -> BuildResult:
     """Gather, summarize, compose, render and save the week's issue."""
     zone = settings.newsletter.zone
-    gathered = await gather_articles(settings.sources, week, zone, now)
-    stories, errors = summarize_articles(settings, gathered)
+    gathered = await gather_articles(settings.sources, week, zone, now, settings.gather)
+    stories, errors = summarize_articles(settings, gathered, ledger, now)
     newsletter = settings.newsletter.name
     number = ledger.issue_number_for(newsletter, week)
     note = None
     if settings.composition.editor_note_path:
         note = load_editor_note(
-            settings.composition.editor_note_path, week, settings.composition.editor_signature
+            settings.composition.editor_note_path,
+            week,
+            settings.composition.editor_signature,
+            role=settings.composition.editor_role,
+            photo_url=settings.composition.editor_photo_url,
         )
     issue_date = issue_day(week, now, settings)
     issue = compose_issue(
         stories,
         newsletter=settings.newsletter,
-        composition=settings.composition,
+        composition=pinned_composition(settings, gathered),
         week=week,
         number=number,
         issue_date=issue_date,
         editor_note=note,
     )
-    renderer = Renderer(settings.templates, settings.newsletter)
-    rendered = renderer.render(issue, date_label=french_date(issue_date))
+    rendered, issue, notes, findings = render_checked(settings, issue, french_date(issue_date))
     saved = ledger.save_issue(newsletter, week, number, rendered, issue_to_json(issue), now)
-    return BuildResult(saved, issue, gathered, tuple(errors))
+    return BuildResult(saved, issue, gathered, tuple(errors), notes, findings)
 
 
-def summarize_articles(settings: Settings, gathered: GatherResult) -> tuple[list[Story], list[str]]:
-    """Summarize every article; one that fails is reported and left out."""
+def pinned_composition(settings: Settings, gathered: GatherResult) -> CompositionSettings:
+    """The composition settings, with the week's editorial pin as the featured story."""
+    if not gathered.featured_url:
+        return settings.composition
+    return settings.composition.model_copy(update={"featured_url": gathered.featured_url})
+
+
+def render_checked(
+    settings: Settings, issue: Issue, date_label: str
+) -> tuple[RenderedIssue, Issue, tuple[str, ...], tuple[Finding, ...]]:
+    """Render within the size budget and preflight; RenderError when the issue is not ready."""
+    budget = settings.composition.html_budget_kib * 1024
+    renderer = Renderer(settings.templates, settings.newsletter)
+    rendering = renderer.render_within(issue, date_label=date_label, budget_bytes=budget)
+    notes: tuple[str, ...] = ()
+    if rendering.demoted:
+        notes = (
+            f"{rendering.demoted} cards became En bref entries to keep the HTML under "
+            f"{settings.composition.html_budget_kib} KiB",
+        )
+    findings = check_issue(rendering.rendered, budget_bytes=budget)
+    if has_errors(findings):
+        errors = [str(f) for f in findings if f.severity is Severity.ERROR]
+        raise RenderError(
+            f"issue {issue.week} not ready, not saved ({len(errors)} preflight errors): "
+            + "; ".join(errors)
+        )
+    return rendering.rendered, rendering.issue, notes, findings
+
+
+def summarize_articles(
+    settings: Settings,
+    gathered: GatherResult,
+    ledger: Ledger | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[list[Story], list[str]]:
+    """Summarize every article (reusing the ledger's cached summaries); a failure is left out."""
     summarizer = make_summarizer(settings.summarizer)
     stories: list[Story] = []
     errors: list[str] = []
     for article in gathered.articles:
+        key = summary_key(article, settings.summarizer)
         try:
-            stories.append(make_story(article, summarizer.summarize(article)))
+            summary = ledger.cached_summary(key) if ledger else None
+            if summary is None:
+                summary = summarizer.summarize(article)
+                if ledger:
+                    ledger.cache_summary(key, summary, now or dt.datetime.now(dt.UTC))
+            stories.append(make_story(article, summary))
         except SummaryError as exc:
             errors.append(str(exc))
     return stories, errors
@@ -130,7 +180,11 @@ def make_preview(
         rendered.text,
         rendered.web_html,
     )
-    slots = personal_slots(person, secret=secret, newsletter=settings.newsletter)
+    # A dummy reader's links: an editor clicking them in the preview changes nothing.
+    slots = dc_replace(
+        public_slots(settings.newsletter),
+        preferences_url=f"{settings.newsletter.web_base_url}/preferences",
+    )
     return build_message(
         marked, person, slots, newsletter=settings.newsletter, message_id=message_id, date=now
     )
@@ -160,62 +214,66 @@ async def send_issue(
     sender: Sender,
     secret: bytes,
     clock: Clock,
+    options: SendOptions | None = None,
+    *,
+    handle_signals: bool = False,
+    halt: asyncio.Event | None = None,
 ) -> SendReport:
-    """Send the saved issue to every active subscriber not yet sent; resumable."""
+    """Send the saved issue to every active subscriber not yet sent; resumable.
+
+    ``halt``, when set by the caller (the scheduler stopping), ends the send at the next
+    message boundary, exactly as SIGTERM does with ``handle_signals``.
+    """
+    options = options or SendOptions()
+    if options.resend_unconfirmed:
+        ledger.resend_unconfirmed(saved.id, clock())
     in_flight = tuple(ledger.in_flight(saved.id))
-    domain = sender_domain(settings)
-    key = issue_key(saved)
-    people = [s for s, _ in ledger.list_subscribers()]
+    domain, key = sender_domain(settings), issue_key(saved)
     ledger.prepare_deliveries(
         saved.id,
-        [(p.id, make_message_id(key, p.email, domain)) for p in people if p.id is not None],
+        lambda email: make_message_id(key, email, domain),
         clock(),
+        settings.sending.page_size,
     )
-    ledger.requeue_deferred(saved.id, clock())
-    errors = await _send_batches(saved, settings, ledger, sender, secret, clock)
-    counts = tuple(sorted(ledger.counts(saved.id).items()))
-    return SendReport(saved.week, counts, in_flight, tuple(errors))
-
-
-async def _send_batches(
-    saved: SavedIssue,
-    settings: Settings,
-    ledger: Ledger,
-    sender: Sender,
-    secret: bytes,
-    clock: Clock,
-) -> list[str]:
-    failures_in_a_row = 0
-    errors: list[str] = []
-    while tasks := ledger.claim(saved.id, BATCH, clock()):
-        outcomes = await asyncio.gather(
-            *(_deliver(task, saved, settings, sender, secret, clock) for task in tasks)
-        )
-        for task, outcome in zip(tasks, outcomes, strict=True):
-            ledger.record(task.delivery_id, outcome, clock())
-            if outcome.state is DeliveryState.FAILED:
-                failures_in_a_row += 1
-                errors.append(f"{task.subscriber.email}: {outcome.code} {outcome.reply}")
-            elif outcome.state is DeliveryState.SENT:
-                failures_in_a_row = 0
-        if failures_in_a_row >= PAUSE_AFTER_FAILURES:
-            errors.append(
-                f"paused after {failures_in_a_row} failures in a row: the relay refuses the "
-                "messages; fix the cause and run 'digest send' again to resume"
-            )
-            break
-    return errors
-
-
-async def _deliver(
-    task: DeliveryTask,
-    saved: SavedIssue,
-    settings: Settings,
-    sender: Sender,
-    secret: bytes,
-    clock: Clock,
-) -> Outcome:
+    ledger.suppress_inactive(saved.id, clock())
+    ledger.requeue_due(saved.id, clock())
+    dispatch = Dispatch(
+        ledger,
+        sender,
+        message_builder(saved, settings, secret, clock),
+        envelope_from=settings.newsletter.from_address,
+        settings=settings.sending,
+        clock=clock,
+        workers=sender.connections if isinstance(sender, RelaySet) else settings.smtp.connections,
+        usage=sender.usage if isinstance(sender, RelaySet) else dict,
+    )
+    watcher = asyncio.create_task(_halt_on(halt, dispatch)) if halt is not None else None
     try:
+        if handle_signals:
+            with stop_on_signals(dispatch.stop):
+                errors = await dispatch.run(saved.id, options)
+        else:
+            errors = await dispatch.run(saved.id, options)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+    counts = tuple(sorted(ledger.counts(saved.id).items()))
+    return SendReport(saved.week, counts, in_flight, tuple(errors), dispatch.reason)
+
+
+async def _halt_on(halt: asyncio.Event, dispatch: Dispatch) -> None:
+    await halt.wait()
+    dispatch.stop("stopped with the scheduler at a message boundary; it resumes on the next start")
+
+
+def message_builder(
+    saved: SavedIssue, settings: Settings, secret: bytes, clock: Clock
+) -> Callable[[DeliveryTask], bytes]:
+    """The function that makes (and signs) one subscriber's message."""
+    signer = make_signer(settings.sending, settings.newsletter)
+    feedback_id = settings.sending.feedback_id.replace("{issue}", issue_key(saved))
+
+    def build(task: DeliveryTask) -> bytes:
         slots = personal_slots(task.subscriber, secret=secret, newsletter=settings.newsletter)
         message = build_message(
             saved.rendered,
@@ -224,10 +282,39 @@ async def _deliver(
             newsletter=settings.newsletter,
             message_id=task.message_id,
             date=clock(),
+            feedback_id=feedback_id,
         )
-    except DigestError as exc:
-        return Outcome(DeliveryState.FAILED, None, str(exc))
-    return await sender.send(settings.newsletter.from_address, task.subscriber.email, message)
+        return signer.sign(message) if signer is not None else message
+
+    return build
+
+
+def write_dry_run(
+    saved: SavedIssue,
+    settings: Settings,
+    ledger: Ledger,
+    secret: bytes,
+    clock: Clock,
+    out: Path,
+    options: SendOptions,
+) -> int:
+    """Write the messages a send would send as .eml files in ``out``; the ledger is untouched."""
+    domain, key = sender_domain(settings), issue_key(saved)
+    build = message_builder(saved, settings, secret, clock)
+    out.mkdir(parents=True, exist_ok=True)
+    written, after = 0, 0
+    limit = options.limit if options.limit is not None else -1
+    while written != limit:
+        page = ledger.unsent_subscribers(saved.id, after, settings.sending.page_size, options.only)
+        if not page:
+            break
+        for person in page[: limit - written if limit >= 0 else None]:
+            task = DeliveryTask(0, person, make_message_id(key, person.email, domain))
+            written += 1
+            name = f"{written:06d}-{_SAFE_NAME.sub('_', person.email)}.eml"
+            (out / name).write_bytes(build(task))
+        after = page[-1].id or 0
+    return written
 
 
 def write_build(

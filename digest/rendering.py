@@ -20,38 +20,36 @@ from urllib.parse import urlsplit
 
 import jinja2
 import mjml
+from babel.dates import format_date
 
-from digest.config import NewsletterSettings, TemplateSettings
+from digest.composition import demote_last_card
+from digest.config import NewsletterSettings, SocialLink, TemplateSettings
 from digest.errors import RenderError
+from digest.french import typography
 from digest.models import Issue, PersonalSlots, RenderedIssue, Story
+from digest.web_version import web_page
 
 SLOT_UNSUBSCRIBE_URL = "%%DIGEST_UNSUBSCRIBE_URL%%"
 SLOT_UNSUBSCRIBE_MAILTO = "%%DIGEST_UNSUBSCRIBE_MAILTO%%"
 SLOT_NAME = "%%DIGEST_NAME%%"
 SLOT_GREETING = "%%DIGEST_GREETING%%"
+# The whole preferences link, or nothing for a copy without one (the public web version).
+SLOT_PREFERENCES_LINK = "%%DIGEST_PREFERENCES_LINK%%"
 SLOT_PATTERN = re.compile(r"%%DIGEST_[A-Z_]+%%")
 
 TEXT_WIDTH = 78  # RFC 5322 section 2.1.1: lines SHOULD be no more than 78 characters
 HTML_TEMPLATE = "issue.mjml.j2"
 TEXT_TEMPLATE = "issue.txt.j2"
 
-_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
+_COLOR_SCHEME = (
+    '<meta name="color-scheme" content="light dark">'
+    '<meta name="supported-color-schemes" content="light dark">'
 )
 # C0 controls other than tab and newline have no place in text meant for people.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BULLET = re.compile(r"^(\s*)([*•-] )?")
+# A space a line could break at, before a sign that must not start a line.
+_ORPHAN_BREAK = re.compile(r"(?<=\S) +(?=[;:!?»…)](?:\s|$))")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +60,7 @@ class SlotMarkers:
     unsubscribe_mailto: str = SLOT_UNSUBSCRIBE_MAILTO
     name: str = SLOT_NAME
     greeting: str = SLOT_GREETING
+    preferences_link: str = SLOT_PREFERENCES_LINK
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +75,11 @@ class Theme:
     rule: str = "#e4dfd5"
     serif: str = "Georgia, Times New Roman, Times, serif"
     sans: str = "Helvetica, Arial, sans-serif"
+    # Applied by clients that honour prefers-color-scheme (Apple Mail, Outlook for Mac).
+    dark_page: str = "#121212"
+    dark_paper: str = "#1e1e1e"
+    dark_text: str = "#ececec"
+    dark_accent: str = "#ff8a80"
 
 
 def bundled_templates_dir() -> Path:
@@ -97,8 +101,21 @@ def slot_values(slots: PersonalSlots, *, html: bool) -> dict[str, str]:
         SLOT_GREETING: f"Bonjour {name}," if name else "Bonjour,",
     }
     if html:
-        return {marker: html_lib.escape(value, quote=True) for marker, value in values.items()}
+        values = {marker: html_lib.escape(value, quote=True) for marker, value in values.items()}
+    values[SLOT_PREFERENCES_LINK] = _preferences_link(slots.preferences_url, html=html)
     return values
+
+
+def _preferences_link(url: str, *, html: bool) -> str:
+    if not url:
+        return ""
+    if not html:
+        return f"\nGérer mes préférences\u202f:\n{url}\n"
+    href = html_lib.escape(url, quote=True)
+    return (
+        f'<a href="{href}" style="color:inherit;text-decoration:underline;">'
+        "Gérer mes préférences</a> · "
+    )
 
 
 def public_slots(newsletter: NewsletterSettings) -> PersonalSlots:
@@ -132,6 +149,7 @@ def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
         if len(line) <= width:
             lines.append(line)
             continue
+        line = _ORPHAN_BREAK.sub("\u202f", line)
         match = _BULLET.match(line)
         indent = match.group(1) if match else ""
         hanging = indent + " " * len(match.group(2) or "") if match else ""
@@ -152,6 +170,15 @@ def scrub_issue(issue: Issue) -> Issue:
     """The issue with slot markers and control characters removed from every string."""
     scrubbed: Issue = _scrub(issue)
     return scrubbed
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """A rendered issue, the issue as finally arranged, and how many cards became briefs."""
+
+    rendered: RenderedIssue
+    issue: Issue
+    demoted: int = 0
 
 
 class Renderer:
@@ -183,6 +210,7 @@ class Renderer:
             story_meta=self._story_meta,
             reading_time=_reading_time,
             attribute_text=attribute_text,
+            is_web_url=is_web_url,
         )
         self._web_slots = public_slots(newsletter)
 
@@ -191,21 +219,36 @@ class Renderer:
         clean = scrub_issue(issue)
         context = {
             "issue": clean,
-            "newsletter": self._newsletter,
+            "newsletter": _typeset_newsletter(self._newsletter),
+            "social_links": tuple(
+                SocialLink(name=typography(link.name), url=link.url)
+                for link in self._newsletter.social_links
+            ),
             "date_label": _clean_text(date_label),
             "web_url": f"{self._newsletter.web_base_url}/archives/{clean.week}",
             "slots": SlotMarkers(),
             "theme": self._theme,
         }
-        html = _compile_mjml(self._render_template(HTML_TEMPLATE, context))
-        text = _tidy_text(self._render_template(TEXT_TEMPLATE, context))
+        # Typography once more over the whole output: template literals and anything a
+        # user template adds get the same French spacing as the articles.
+        html = _compile_mjml(typography(self._render_template(HTML_TEMPLATE, context)))
+        text = _tidy_text(typography(self._render_template(TEXT_TEMPLATE, context)))
+        web = web_page(fill_slots(html, self._web_slots, html=True), clean.subject)
         return RenderedIssue(
-            subject=clean.subject,
-            preheader=clean.preheader,
-            html=html,
-            text=text,
-            web_html=fill_slots(html, self._web_slots, html=True),
+            subject=clean.subject, preheader=clean.preheader, html=html, text=text, web_html=web
         )
+
+    def render_within(self, issue: Issue, *, date_label: str, budget_bytes: int) -> Rendering:
+        """Render ``issue``, turning its last cards into briefs until the HTML fits the budget."""
+        rendered = self.render(issue, date_label=date_label)
+        demoted = 0
+        while len(rendered.html.encode("utf-8")) > budget_bytes:
+            smaller = demote_last_card(issue)
+            if smaller is None:
+                break
+            issue, demoted = smaller, demoted + 1
+            rendered = self.render(issue, date_label=date_label)
+        return Rendering(rendered, issue, demoted)
 
     def _render_template(self, name: str, context: dict[str, Any]) -> str:
         try:
@@ -229,8 +272,9 @@ class Renderer:
     def _date_fr(self, value: dt.date) -> str:
         if isinstance(value, dt.datetime):
             value = value.astimezone(self._newsletter.zone).date()
-        day = "1er" if value.day == 1 else str(value.day)
-        return f"{day} {_MONTHS[value.month - 1]}"
+        # French writes the first of a month as an ordinal: "1er mars".
+        pattern = "'1er' MMMM" if value.day == 1 else "d MMMM"
+        return format_date(value, format=pattern, locale="fr_FR")
 
     def _safe_url(self, url: str) -> str:
         # Only web links in an email: a javascript: or data: URL from a feed becomes
@@ -246,6 +290,20 @@ class Renderer:
         return " · ".join(part for part in parts if part)
 
 
+def is_web_url(url: str) -> bool:
+    """True for an absolute https URL without spaces: what an email may load or link."""
+    parts = urlsplit(url.strip())
+    return parts.scheme == "https" and bool(parts.netloc) and not any(c.isspace() for c in url)
+
+
+def _typeset_newsletter(newsletter: NewsletterSettings) -> NewsletterSettings:
+    """The settings with French typography on the names and address a reader sees."""
+    shown = ("name", "publisher", "publisher_address")
+    return newsletter.model_copy(
+        update={field: typography(getattr(newsletter, field)) for field in shown}
+    )
+
+
 def _reading_time(story: Story) -> str:
     return f"{max(1, story.reading_minutes)} min de lecture"
 
@@ -256,7 +314,8 @@ def _compile_mjml(source: str) -> str:
         html: str = mjml.mjml2html(source, disable_comments=True, fonts={})
     except Exception as exc:
         raise RenderError(f"MJML could not compile {HTML_TEMPLATE}: {exc}") from exc
-    return html
+    # MJML has no way to write head meta tags; these say the dark palette is ours.
+    return html.replace("<head>", "<head>" + _COLOR_SCHEME, 1)
 
 
 def _template_location(exc: BaseException, fallback: str) -> str:

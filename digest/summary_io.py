@@ -1,7 +1,8 @@
-"""The summarizer from the command line: one article file, or a JSON Lines batch."""
+"""The summarizer from the command line: one article file or web page, or a JSON Lines batch."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from pathlib import Path
@@ -11,7 +12,9 @@ from zoneinfo import ZoneInfo
 from digest.cleaning import clean_text
 from digest.config import SourceSettings, SummarizerSettings
 from digest.errors import ArticleError, DigestError
+from digest.extraction import extract_article
 from digest.models import Article
+from digest.sources.fetching import Fetcher
 from digest.sources.folder import read_article_file
 from digest.summaries import make_summarizer
 
@@ -29,6 +32,34 @@ def summarize_file(path: Path, settings: SummarizerSettings, tz: ZoneInfo) -> st
     else:
         article = _plain_text_article(path)
     return make_summarizer(settings).summarize(article).text
+
+
+def is_web_address(source: str) -> bool:
+    """Whether the command line names a web page rather than a file."""
+    return source.startswith(("http://", "https://"))
+
+
+def summarize_url(url: str, settings: SummarizerSettings) -> str:
+    """The summary of the article of a web page (fetched, then its main text extracted)."""
+    body = asyncio.run(_fetch(url))
+    try:
+        page = extract_article(body, url)
+    except ArticleError as exc:
+        raise ArticleError(f"{url}: {exc}") from exc
+    article = Article(
+        url=url,
+        title=page.title,
+        text=page.text,
+        published=_EPOCH,
+        source=url,
+        standfirst=page.standfirst,
+    )
+    return make_summarizer(settings).summarize(article).text
+
+
+async def _fetch(url: str) -> bytes:
+    async with Fetcher() as fetcher:
+        return await fetcher.get(url)
 
 
 def _plain_text_article(path: Path) -> Article:

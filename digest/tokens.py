@@ -18,6 +18,7 @@ from digest.errors import ConfigError
 # its strength; 128 bits keep the links short enough for the plain-text part.
 _MAC_BYTES = 16
 UNSUBSCRIBE = "unsubscribe"
+PREFERENCES = "preferences"
 """Purpose of the token in unsubscribe links (web page, mailto subject, one-click POST)."""
 _TOKEN = re.compile(r"([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]+)")
 _NAMESPACE = b"digest-token-v1"

@@ -81,3 +81,49 @@ def measure(html: str, width: int) -> Measure:
     found = re.search(r'data-measure="(\d+)x(\d+)x(\d+)"', done.stdout)
     assert found is not None, "the page did not finish loading in Chromium"
     return Measure(*(int(group) for group in found.groups()))
+
+
+_COLOURS = """<!doctype html><html><body style="margin:0">
+<iframe id="page" style="border:0;width:{width}px;height:900px" srcdoc="{srcdoc}"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", (event) => {{
+  const doc = event.target.contentDocument;
+  const found = [...doc.querySelectorAll("{selector}")]
+    .filter((e) => e.textContent.trim().startsWith("{text}"));
+  const cell = found[found.length - 1];
+  let box = cell;
+  while (box && getComputedStyle(box).backgroundColor === "rgba(0, 0, 0, 0)") {{
+    box = box.parentElement;
+  }}
+  document.body.setAttribute("data-colours", getComputedStyle(cell).color + "|" +
+    (box ? getComputedStyle(box).backgroundColor : "none"));
+}});
+</script></body></html>"""
+
+
+def colours(html: str, selector: str, text: str, *, dark: bool) -> tuple[str, str]:
+    """Text and background colours of the last ``selector`` element starting with ``text``."""
+    scheme = ["--force-dark-mode", "--blink-settings=preferredColorScheme=0"] if dark else []
+    with tempfile.TemporaryDirectory() as folder:
+        page = Path(folder) / "page.html"
+        frame = _COLOURS.format(width=600, srcdoc=escape(html), selector=selector, text=text)
+        page.write_text(frame, encoding="utf-8")
+        done = subprocess.run(
+            [
+                chromium(),
+                *FLAGS,
+                *scheme,
+                f"--user-data-dir={folder}/profile",
+                "--window-size=600,900",
+                "--virtual-time-budget=2000",
+                "--dump-dom",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    found = re.search(r'data-colours="([^"|]+)\|([^"]+)"', done.stdout)
+    assert found is not None, "the page did not finish loading in Chromium"
+    return found.group(1), found.group(2)

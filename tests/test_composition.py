@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,7 @@ def test_max_articles_bounds_the_whole_issue() -> None:
 
 def test_subject_follows_the_default_template_with_french_typography() -> None:
     issue = compose([story("une", title="Venise : l'inquiétude des gondoliers")])
-    assert issue.subject == f"Toujours+ n°12{NBSP}: Venise{NBSP}: l’inquiétude des gondoliers"
+    assert issue.subject == f"Toujours+ n°12{NNBSP}: Venise{NNBSP}: l’inquiétude des gondoliers"
 
 
 def test_subject_template_may_name_the_week() -> None:
@@ -185,7 +186,7 @@ def test_preheader_stays_within_90_characters_after_typography() -> None:
 
 def test_a_short_featured_summary_is_the_whole_preheader() -> None:
     issue = compose([story("une", summary="Le froid arrive : sortez les écharpes !")])
-    assert issue.preheader == f"Le froid arrive{NBSP}: sortez les écharpes{NNBSP}!"
+    assert issue.preheader == f"Le froid arrive{NNBSP}: sortez les écharpes{NNBSP}!"
 
 
 def test_no_story_is_a_composition_error_naming_the_week() -> None:
@@ -247,6 +248,7 @@ def test_editor_note_is_rendered_escaped_and_typeset(tmp_path: Path) -> None:
     assert '<a href="&#109;&#97;&#105;&#108;' in note.html  # mailto:, obfuscated by Markdown
     assert f"fait la une… Qu’en pensez-vous{NNBSP}?" in note.html
     assert note.signature == "Jeanne, rédactrice en chef"
+    assert "<h3>Édito de la semaine</h3>" in note.html, "under the letter's h1 and h2"
 
 
 def test_editor_note_text_is_the_markdown_without_syntax(tmp_path: Path) -> None:
@@ -278,3 +280,70 @@ def test_an_unreadable_editor_note_is_an_error_naming_the_file(tmp_path: Path) -
     path.mkdir()
     with pytest.raises(CompositionError, match=re.escape(str(path))):
         load_editor_note(str(tmp_path / "{week}.md"), WEEK, "")
+
+
+def test_without_a_note_a_generated_introduction_names_the_main_subjects() -> None:
+    stories = [
+        story("une", "Monde", image=True, title="Venise sous les eaux"),
+        story("vote", "Politique", title="Le budget adopté"),
+        story("ecole", "France", title="La rentrée des classes"),
+    ]
+    issue = compose(stories, sections=["Politique", "France"])
+    assert issue.introduction == (
+        f"Cette semaine, à la une{NNBSP}: Venise sous les eaux. "
+        f"Au sommaire aussi{NNBSP}: Le budget adopté et La rentrée des classes."
+    )
+
+
+def test_the_introduction_counts_the_briefs_and_can_be_turned_off() -> None:
+    stories = [story(f"p{i}", "Politique", words=300 - i) for i in range(CARDS_PER_SECTION + 4)]
+    assert compose(stories).introduction.endswith(", et 3 autres articles en bref.")
+    assert compose(stories, introduction="none").introduction == ""
+
+
+def test_an_editor_note_replaces_the_introduction() -> None:
+    note = EditorNote(html="<p>Bonjour</p>", text="Bonjour")
+    assert compose([story("une")], editor_note=note).introduction == ""
+
+
+def test_the_signature_has_name_role_and_photo(tmp_path: Path) -> None:
+    (tmp_path / "note.md").write_text("Bonjour !\n", encoding="utf-8")
+    note = load_editor_note(
+        str(tmp_path / "note.md"),
+        WEEK,
+        " Jeanne Martin ",
+        role="rédactrice en chef d'un jour",
+        photo_url="https://exemple.fr/jeanne.jpg",
+    )
+    assert note is not None
+    assert (note.signature, note.role, note.photo_url) == (
+        "Jeanne Martin",
+        "rédactrice en chef d’un jour",
+        "https://exemple.fr/jeanne.jpg",
+    )
+    assert note.text == f"Bonjour{NNBSP}!"
+
+
+def test_a_hard_wrapped_note_is_reflowed_but_lists_stay_lines(tmp_path: Path) -> None:
+    source = "Une phrase coupée\nen deux lignes.\n\n- un\n- deux\nsuite\n"
+    (tmp_path / "note.md").write_text(source, encoding="utf-8")
+    note = load_editor_note(str(tmp_path / "note.md"), WEEK, "")
+    assert note is not None
+    assert note.text == "Une phrase coupée en deux lignes.\n\n- un\n- deux suite"
+
+
+def test_authors_and_sections_get_french_typography() -> None:
+    base = story("une", "L'actu")
+    article = replace(base.article, author="Jean D'Ormesson")
+    issue = compose([make_story(article, base.summary)])
+    assert issue.featured is not None
+    assert issue.featured.article.author == "Jean D’Ormesson"
+    assert issue.featured.article.section == "L’actu"
+
+
+def test_the_introduction_keeps_a_title_s_own_question_mark() -> None:
+    stories = [story("une", "Monde", image=True, title="Venise va-t-elle couler ?")]
+    assert (
+        compose(stories).introduction
+        == f"Cette semaine, à la une{NNBSP}: Venise va-t-elle couler{NNBSP}?"
+    )

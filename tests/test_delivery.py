@@ -129,3 +129,49 @@ def test_an_untrusted_certificate_is_refused(tls_smtp_server: tuple[str, SmtpSer
         DeliveryError, match=r"cannot connect to SMTP relay.*CERTIFICATE_VERIFY_FAILED"
     ):
         asyncio.run(sender.check())
+
+
+def test_pipelined_transactions_classify_each_reply(smtp_server: SmtpServer) -> None:
+    from digest.delivery import classify
+    from digest.smtpwire import WireConnection
+
+    smtp_server.handler.rcpt_replies = {"gone@example.org": "550 5.1.1 no such user"}
+
+    async def go() -> list[Outcome]:
+        connection = await WireConnection.open(_settings(smtp_server), "")
+        connection.pipelining = True  # aiosmtpd reads pipelined commands in order
+        try:
+            return [
+                classify(await connection.send("lettre@example.org", rcpt, MESSAGE))
+                for rcpt in ("gone@example.org", "ok@example.org", "ok2@example.org")
+            ]
+        finally:
+            await connection.quit()
+
+    outcomes = asyncio.run(go())
+    assert [(o.state, o.code) for o in outcomes] == [
+        (DeliveryState.BOUNCED, 550),
+        (DeliveryState.SENT, 250),
+        (DeliveryState.SENT, 250),
+    ]
+    assert [m.rcpt_tos for m in smtp_server.handler.messages] == [
+        ["ok@example.org"],
+        ["ok2@example.org"],
+    ]
+
+
+def test_lines_starting_with_a_dot_are_stuffed_and_restored(smtp_server: SmtpServer) -> None:
+    from digest.smtpwire import stuffed
+
+    message = b".first\r\nText\r\n.\r\n..two\nlone\r\n"
+    assert stuffed(message) == b"..first\r\nText\r\n..\r\n...two\r\nlone\r\n.\r\n"
+    sender = SmtpSender(_settings(smtp_server))
+
+    async def send() -> Outcome:
+        try:
+            return await sender.send("lettre@example.org", "dots@example.org", message)
+        finally:
+            await sender.close()
+
+    assert asyncio.run(send()).state is DeliveryState.SENT
+    assert smtp_server.handler.messages[-1].content == message.replace(b"two\nlone", b"two\r\nlone")

@@ -100,7 +100,9 @@ def test_split_sentences_keeps_no_break_spaces_inside_a_sentence() -> None:
     [
         ("Vraiment ? Oui !", f"Vraiment{NNBSP}? Oui{NNBSP}!"),
         ("Quoi?! Non; jamais", f"Quoi{NNBSP}?! Non{NNBSP}; jamais"),
-        ("Note : voici. Titre: sous-titre", f"Note{NBSP}: voici. Titre{NBSP}: sous-titre"),
+        ("Note : voici. Titre: sous-titre", f"Note{NNBSP}: voici. Titre{NNBSP}: sous-titre"),
+        ('Le film "Nomadland" a gagné.', f"Le film «{NNBSP}Nomadland{NNBSP}» a gagné."),
+        ('"Oui", dit-elle (en "off").', f"«{NNBSP}Oui{NNBSP}», dit-elle (en «{NNBSP}off{NNBSP}»)."),
         (
             "Il a dit «bonjour» puis « au revoir ».",
             f"Il a dit «{NNBSP}bonjour{NNBSP}» puis «{NNBSP}au revoir{NNBSP}».",
@@ -150,6 +152,29 @@ def test_typography_is_idempotent(text: str) -> None:
     assert typography(once) == once
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<a href="https://exemple.fr/a?b=1" title="Le titre : "x"">lien</a>',
+        "<code>if x: print(\"a\" ; 'b')</code>",
+        '<pre>a : b\n"c"</pre>',
+        '`x = "y" ; z`',
+        'https://exemple.fr/recherche?q="paris"&l=fr',
+        'Un écran de 27" et 5"; rien',
+    ],
+)
+def test_typography_leaves_quotes_in_code_urls_and_attributes(text: str) -> None:
+    assert '"' in typography(text)
+    assert "«" not in typography(text)
+
+
+def test_straight_quotes_around_a_link_become_french_quotes() -> None:
+    html = '<p>Le "<a href="https://exemple.fr/">bilan</a>" : lu.</p>'
+    assert typography(html) == (
+        f'<p>Le «{NNBSP}<a href="https://exemple.fr/">bilan</a>{NNBSP}»{NNBSP}: lu.</p>'
+    )
+
+
 def test_typography_replaces_existing_spaces_rather_than_adding() -> None:
     assert typography(f"Oui {NBSP}!") == f"Oui{NNBSP}!"
     assert typography("« \u00a0 mot  »") == f"«{NNBSP}mot{NNBSP}»"
@@ -165,3 +190,19 @@ def test_word_count_ignores_lone_punctuation() -> None:
 )
 def test_reading_minutes_at_about_230_words_a_minute(words: int, minutes: int) -> None:
     assert reading_minutes(words) == minutes
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'a annoncé le ministère."Les difficultés sont là", dit-il.',
+            ["a annoncé le ministère.", '"Les difficultés sont là", dit-il.'],
+        ),
+        ('Il a dit "non."La suite arrive.', ['Il a dit "non."', "La suite arrive."]),
+    ],
+)
+def test_a_straight_quote_glued_to_the_next_paragraph_opens_it(
+    text: str, expected: list[str]
+) -> None:
+    assert split_sentences(text) == expected

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,22 @@ def test_the_built_file_matches_its_golden_copy(built: Path, name: str) -> None:
         golden.write_bytes(produced)
     assert golden.exists(), f"no golden copy of {name}: run with DIGEST_UPDATE_SNAPSHOTS=1"
     assert produced == golden.read_bytes(), f"{name} changed; see the module docstring"
+
+
+def test_the_built_text_part_reads_well(built: Path) -> None:
+    text = (built / "issue.txt").read_text(encoding="utf-8")
+    html = (built / "issue.html").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        lone_url = line.strip().startswith("https://")
+        assert len(line) <= 78 or lone_url, line
+        assert not line.lstrip().startswith((";", ":", "!", "?", "»")), line
+        assert lone_url or not {"'", '"'} & set(line), f"straight quote in {line!r}"
+    for url in re.findall(r'href="(https://[^"]+)"', html):
+        assert url.replace("&amp;", "&") in text, f"{url} is in the HTML but not the text part"
+
+
+def test_the_built_web_version_is_a_clean_standalone_page(built: Path) -> None:
+    html = (built / "issue.html").read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>")
+    assert "%%DIGEST_" not in html and "<script" not in html and "[if mso" not in html
+    assert 'href="https://lettre.example.org/desinscription"' in html

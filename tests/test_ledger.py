@@ -9,7 +9,15 @@ import pytest
 
 from digest.errors import LedgerError
 from digest.ledger import Ledger
-from digest.models import DeliveryState, IsoWeek, Outcome, RenderedIssue, Subscriber
+from digest.ledger.deliveries import Step
+from digest.models import (
+    DeliveryState,
+    DeliveryTask,
+    IsoWeek,
+    Outcome,
+    RenderedIssue,
+    Subscriber,
+)
 
 NOW = dt.datetime(2025, 1, 24, 6, 0, tzinfo=dt.UTC)
 WEEK = IsoWeek(2025, 4)
@@ -30,8 +38,14 @@ def _people(ledger: Ledger, count: int) -> list[Subscriber]:
 
 def _prepare(ledger: Ledger, people: list[Subscriber]) -> int:
     saved = ledger.save_issue("Lettre", WEEK, 1, RENDERED, "{}", NOW)
-    ledger.prepare_deliveries(saved.id, [(p.id or 0, f"<{p.email}>") for p in people], NOW)
+    ledger.prepare_deliveries(saved.id, lambda email: f"<{email}>", NOW)
     return saved.id
+
+
+def _start_all(ledger: Ledger, issue_id: int) -> list[DeliveryTask]:
+    tasks = ledger.pending_page(issue_id, 0, 100, NOW)
+    assert all(ledger.journal([Step(t.delivery_id) for t in tasks], {}, NOW))
+    return tasks
 
 
 def test_a_subscriber_is_added_once(ledger: Ledger) -> None:
@@ -62,43 +76,87 @@ def test_saved_issue_reads_back_identical(ledger: Ledger) -> None:
 def test_deliveries_are_unique_per_subscriber_even_when_prepared_twice(ledger: Ledger) -> None:
     people = _people(ledger, 3)
     issue_id = _prepare(ledger, people)
-    again = ledger.prepare_deliveries(issue_id, [(p.id or 0, "x") for p in people], NOW)
-    assert again == 0
+    assert ledger.prepare_deliveries(issue_id, lambda email: "x", NOW) == 0
     assert ledger.counts(issue_id) == {"pending": 3}
 
 
-def test_claimed_rows_are_not_claimed_again_and_in_flight_ones_are_reported(ledger: Ledger) -> None:
-    people = _people(ledger, 5)
+def test_rows_are_prepared_page_by_page_for_active_subscribers_only(ledger: Ledger) -> None:
+    _people(ledger, 7)
+    ledger.set_subscriber_status("p3@example.org", "unsubscribed")
+    saved = ledger.save_issue("Lettre", WEEK, 1, RENDERED, "{}", NOW)
+    assert ledger.prepare_deliveries(saved.id, lambda email: f"<{email}>", NOW, page=2) == 6
+    tasks = ledger.pending_page(saved.id, 0, 100, NOW)
+    assert [t.message_id for t in tasks][:2] == ["<p0@example.org>", "<p1@example.org>"]
+
+
+def test_a_row_starts_once_and_a_started_row_is_in_flight_until_answered(ledger: Ledger) -> None:
+    people = _people(ledger, 3)
     issue_id = _prepare(ledger, people)
-    first = ledger.claim(issue_id, 2, NOW)
-    second = ledger.claim(issue_id, 10, NOW)
-    assert {t.subscriber.email for t in first}.isdisjoint({t.subscriber.email for t in second})
-    assert len(first) + len(second) == 5
-    assert ledger.claim(issue_id, 10, NOW) == []
-    ledger.record(first[0].delivery_id, Outcome(DeliveryState.SENT, 250, "ok"), NOW)
-    assert ledger.in_flight(issue_id) == sorted(
-        [t.subscriber.email for t in first[1:] + second], key=lambda e: int(e[1:].split("@")[0])
-    )
+    first, second, _ = ledger.pending_page(issue_id, 0, 10, NOW)
+    assert ledger.journal([Step(first.delivery_id), Step(first.delivery_id)], {}, NOW) == [
+        True,
+        False,
+    ]
+    ledger.journal([Step(second.delivery_id)], {}, NOW)
+    ledger.record(first.delivery_id, Outcome(DeliveryState.SENT, 250, "ok"), NOW)
+    assert ledger.in_flight(issue_id) == ["p1@example.org"]
+    assert [t.subscriber.email for t in ledger.pending_page(issue_id, 0, 10, NOW)] == [
+        "p2@example.org"
+    ]
+    assert ledger.resend_unconfirmed(issue_id, NOW) == ["p1@example.org"]
+    assert ledger.counts(issue_id) == {"sent": 1, "pending": 2}
 
 
 def test_a_bounce_marks_the_subscriber_and_excludes_them_later(ledger: Ledger) -> None:
     people = _people(ledger, 2)
     issue_id = _prepare(ledger, people)
-    tasks = ledger.claim(issue_id, 10, NOW)
+    tasks = _start_all(ledger, issue_id)
     ledger.record(tasks[0].delivery_id, Outcome(DeliveryState.BOUNCED, 550, "no such user"), NOW)
     assert [s.email for s, _ in ledger.list_subscribers()] == [tasks[1].subscriber.email]
     statuses = dict((s.email, st) for s, st in ledger.list_subscribers(active_only=False))
     assert statuses[tasks[0].subscriber.email] == "bounced"
 
 
-def test_deferred_rows_return_to_pending_on_request(ledger: Ledger) -> None:
+def test_rows_of_people_who_left_become_suppressed(ledger: Ledger) -> None:
+    people = _people(ledger, 3)
+    issue_id = _prepare(ledger, people)
+    ledger.set_subscriber_status("p0@example.org", "unsubscribed")
+    assert ledger.suppress_inactive(issue_id, NOW) == 1
+    ledger.set_subscriber_status("p1@example.org", "complained")
+    assert [t.subscriber.email for t in ledger.pending_page(issue_id, 0, 10, NOW)] == [
+        "p2@example.org"
+    ]
+    assert ledger.counts(issue_id) == {"suppressed": 2, "pending": 1}
+
+
+def test_deferred_rows_return_to_pending_when_their_retry_time_comes(ledger: Ledger) -> None:
     people = _people(ledger, 1)
     issue_id = _prepare(ledger, people)
-    (task,) = ledger.claim(issue_id, 10, NOW)
-    ledger.record(task.delivery_id, Outcome(DeliveryState.DEFERRED, 451, "try later"), NOW)
-    assert ledger.claim(issue_id, 10, NOW) == []
-    assert ledger.requeue_deferred(issue_id, NOW) == 1
-    assert [t.subscriber.email for t in ledger.claim(issue_id, 10, NOW)] == ["p0@example.org"]
+    (task,) = _start_all(ledger, issue_id)
+    later = NOW + dt.timedelta(minutes=2)
+    outcome = Outcome(DeliveryState.DEFERRED, 451, "try later")
+    ledger.journal([Step(task.delivery_id, outcome, retry_at=later)], {}, NOW)
+    assert ledger.next_retry(issue_id) == later
+    assert ledger.requeue_due(issue_id, NOW + dt.timedelta(minutes=1)) == 0
+    assert ledger.requeue_due(issue_id, later) == 1
+    (again,) = ledger.pending_page(issue_id, 0, 10, NOW)
+    assert (again.subscriber.email, again.attempts) == ("p0@example.org", 1)
+
+
+def test_soft_bounces_suppress_only_past_the_threshold(ledger: Ledger) -> None:
+    _people(ledger, 2)
+    assert ledger.record_bounce("p0@example.org", "soft", "4.2.2 full", NOW, 2) == "active"
+    assert ledger.record_bounce("p0@example.org", "soft", "4.2.2 full", NOW, 2) == "bounced"
+    assert ledger.record_bounce("p1@example.org", "hard", "5.1.1 gone", NOW, 2) == "bounced"
+    assert ledger.record_bounce("nobody@example.org", "hard", "5.1.1", NOW, 2) is None
+
+
+def test_relay_usage_adds_up_per_minute(ledger: Ledger) -> None:
+    minute = NOW.replace(second=0)
+    ledger.journal([], {("r1", minute): 3}, NOW)
+    ledger.journal([], {("r1", minute): 2, ("r2", minute): 1}, NOW)
+    usage = ledger.relay_usage_since(NOW - dt.timedelta(hours=1))
+    assert usage == {"r1": [(minute, 5)], "r2": [(minute, 1)]}
 
 
 def test_an_issue_being_sent_cannot_be_rebuilt(ledger: Ledger) -> None:

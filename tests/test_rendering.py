@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 from digest.config import NewsletterSettings, TemplateSettings
 from digest.errors import RenderError
+from digest.french import typography
 from digest.models import (
     Article,
     EditorNote,
@@ -25,6 +28,7 @@ from digest.models import (
 from digest.rendering import (
     SLOT_GREETING,
     SLOT_NAME,
+    SLOT_PREFERENCES_LINK,
     SLOT_UNSUBSCRIBE_URL,
     Renderer,
     bundled_templates_dir,
@@ -130,7 +134,7 @@ def test_html_is_a_full_french_document(rendered: RenderedIssue) -> None:
 
 
 def test_titles_are_escaped_not_interpreted(rendered: RenderedIssue) -> None:
-    assert "Retraites : &lt;b&gt;le vote&lt;/b&gt; &amp; la rue" in rendered.html
+    assert "Retraites\u202f: &lt;b&gt;le vote&lt;/b&gt; &amp; la rue" in rendered.html
     assert "<b>le vote</b>" not in rendered.html
     assert "Le Louvre « réinvente » ses salles" in rendered.html
 
@@ -160,7 +164,7 @@ def test_sections_cards_briefs_and_editor_note_appear(rendered: RenderedIssue) -
     assert ">Économie</h2>" in html
     assert "En bref" in html
     assert "<em>bonne lecture</em>" in html, "the note's HTML is already safe"
-    assert "— Marie Dubois" in html
+    assert ">Marie Dubois</p>" in html
     assert "Zoé Lefèvre · 2 janvier · 4 min de lecture" in html
 
 
@@ -169,9 +173,10 @@ def test_header_and_footer_say_who_and_why(rendered: RenderedIssue) -> None:
     assert "n°12 · vendredi 24 janvier 2025" in html
     assert 'href="https://lettre.exemple.fr/archives/2025-W04"' in html
     assert "Voir la version en ligne" in html
-    assert "Vous recevez cette lettre car vous êtes inscrit·e à Toujours+." in html
-    assert "1 rue de l&#39;Exemple, 75001 Paris, France" in html
+    assert "Vous recevez cette lettre car vous êtes inscrit·e à Toujours+, la lettre" in html
+    assert "1 rue de l’Exemple, 75001 Paris, France" in html, "typographic apostrophe"
     assert "La Rédaction" in html
+    assert html.count(SLOT_PREFERENCES_LINK) == 1
 
 
 def test_preheader_is_the_hidden_preview(rendered: RenderedIssue) -> None:
@@ -227,16 +232,16 @@ def test_text_part_lists_every_title_and_url(rendered: RenderedIssue) -> None:
     lines = [line.strip() for line in rendered.text.splitlines()]
     for story in issue.stories:
         assert story.article.url in lines, story.article.url
-    assert TRICKY_TITLE in rendered.text, "the text part is not HTML-escaped"
+    assert typography(TRICKY_TITLE) in rendered.text, "the text part is not HTML-escaped"
     assert "Après une longue séance" in rendered.text
     assert SLOT_UNSUBSCRIBE_URL in lines
-    assert "Vous recevez cette lettre car vous êtes inscrit·e à Toujours+." in rendered.text
+    assert "Vous recevez cette lettre car vous êtes inscrit·e à Toujours+, la" in rendered.text
 
 
 def test_text_part_is_not_converted_from_html(rendered: RenderedIssue) -> None:
     assert "<p>" not in rendered.text
     assert "&amp;" not in rendered.text
-    assert "L'ÉDITO" in rendered.text
+    assert "L’ÉDITO" in rendered.text
     assert "À LA UNE" in rendered.text
 
 
@@ -287,9 +292,22 @@ def test_web_copy_has_generic_unsubscribe_and_no_name(rendered: RenderedIssue) -
     assert "%%DIGEST_" not in rendered.web_html
     assert 'href="https://lettre.exemple.fr/desinscription"' in rendered.web_html
     assert "Bonjour," in rendered.web_html
-    assert rendered.web_html == fill_slots(
-        rendered.html, public_slots(NewsletterSettings()), html=True
+    assert public_slots(NewsletterSettings()).name == ""
+
+
+def test_web_copy_is_a_sanitised_standalone_page(renderer: Renderer) -> None:
+    note = EditorNote(
+        '<p onclick="x()">Lu <img src="https://x.fr/a.png" alt="a" onerror="y()"></p>', "Lu"
     )
+    issue = dataclasses.replace(make_issue(), editor_note=note)
+    web = renderer.render(issue, date_label=DATE_LABEL).web_html
+    assert web.startswith('<!doctype html>\n<html lang="fr">')
+    assert "<title>Toujours+ n°12 : le Louvre se réinvente</title>" in web
+    assert "@media only screen and (max-width: 479px)" in web, "the responsive styles stay"
+    for unsafe in ("onclick", "onerror", "<script", "<!--", "[if mso"):
+        assert unsafe not in web, unsafe
+    assert '<img src="https://x.fr/a.png" alt="a"' in web
+    assert "Le Louvre «\u202fréinvente\u202f» ses salles" in web
 
 
 def test_unsafe_article_links_are_not_linked(renderer: Renderer) -> None:
@@ -346,3 +364,118 @@ def test_invalid_mjml_is_a_render_error(tmp_path: Path) -> None:
     renderer = Renderer(TemplateSettings(folder=tmp_path), NewsletterSettings())
     with pytest.raises(RenderError, match="MJML"):
         renderer.render(make_issue(), date_label=DATE_LABEL)
+
+
+class _Headings(HTMLParser):
+    """The levels of the headings of a document, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.levels: list[int] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if re.fullmatch(r"h[1-6]", tag):
+            self.levels.append(int(tag[1]))
+
+
+def test_headings_go_down_one_level_at_a_time(rendered: RenderedIssue) -> None:
+    parser = _Headings()
+    parser.feed(rendered.html)
+    levels = parser.levels
+    assert levels[0] == 1 and levels.count(1) == 1
+    assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), levels
+    assert {2, 3} <= set(levels)
+
+
+def test_colours_hold_in_dark_mode(rendered: RenderedIssue) -> None:
+    assert '<meta name="color-scheme" content="light dark">' in rendered.html
+    assert "@media (prefers-color-scheme: dark)" in rendered.html
+    assert "digest-paper" in rendered.html and "digest-page" in rendered.html
+
+
+def test_footer_has_preferences_social_links_and_the_text_part_too() -> None:
+    newsletter = NewsletterSettings(
+        social_links=({"name": "Mastodon", "url": "https://piaille.fr/@redac"},),  # type: ignore[arg-type]
+        logo_url="https://img.exemple.fr/logo.png",
+    )
+    out = Renderer(TemplateSettings(), newsletter).render(make_issue(), date_label=DATE_LABEL)
+    assert '<a href="https://piaille.fr/@redac"' in out.html
+    assert "Mastodon\u202f:\nhttps://piaille.fr/@redac" in out.text
+    assert SLOT_PREFERENCES_LINK in out.text
+    logo = parse_links(out.html).images[0]
+    assert (logo["src"], logo["alt"]) == ("https://img.exemple.fr/logo.png", "Toujours+")
+
+
+def test_the_preferences_link_is_shown_only_when_the_copy_has_one(
+    rendered: RenderedIssue,
+) -> None:
+    own = PersonalSlots("https://x.fr/d", "mailto:d@x.fr", preferences_url="https://x.fr/p/t?a&b")
+    html = fill_slots(rendered.html, own, html=True)
+    assert '<a href="https://x.fr/p/t?a&amp;b" style="color:inherit;' in html
+    assert "Gérer mes préférences\u202f:\nhttps://x.fr/p/t?a&b\n" in fill_slots(
+        rendered.text, own, html=False
+    )
+    public = fill_slots(rendered.html, public_slots(NewsletterSettings()), html=True)
+    assert "préférences" not in public
+    assert "préférences" not in rendered.web_html
+
+
+def test_signature_with_role_and_photo_and_an_introduction(renderer: Renderer) -> None:
+    note = EditorNote(
+        "<p>Bonjour</p>", "Bonjour", "Marie Dubois", "rédactrice en chef", "https://x.fr/m.jpg"
+    )
+    issue = dataclasses.replace(make_issue(), editor_note=note)
+    out = renderer.render(issue, date_label=DATE_LABEL)
+    assert ">rédactrice en chef</p>" in out.html
+    assert '<img src="https://x.fr/m.jpg" alt="Marie Dubois"' in out.html
+    assert "— Marie Dubois, rédactrice en chef" in out.text
+    intro = dataclasses.replace(make_issue(), editor_note=None, introduction="Cette semaine.")
+    out = renderer.render(intro, date_label=DATE_LABEL)
+    assert "Cette semaine." in out.html and "Cette semaine." in out.text
+    assert "L’ÉDITO" not in out.html
+
+
+def test_template_literals_and_settings_get_french_typography(rendered: RenderedIssue) -> None:
+    assert "L’ÉDITO" in rendered.html
+    assert "Voir la version en ligne\u202f:" in rendered.text
+    assert "1 rue de l’Exemple" in rendered.text
+    assert "'" not in rendered.text.replace(LONG_URL, "")
+
+
+def test_no_line_of_the_text_part_starts_with_punctuation() -> None:
+    words = "Le gouvernement annonce une réforme importante des retraites pour"
+    text = wrap_text(f"{words} demain ! Et « ensuite » ? Oui : non ; fin.")
+    assert len(text.splitlines()) > 1
+    for line in text.splitlines():
+        assert not re.match(r"[;:!?»]", line), line
+
+
+def test_past_the_budget_the_last_cards_become_briefs(renderer: Renderer) -> None:
+    issue = make_issue(31)
+    full = renderer.render(issue, date_label=DATE_LABEL)
+    budget = len(full.html.encode()) - 6000
+    result = renderer.render_within(issue, date_label=DATE_LABEL, budget_bytes=budget)
+    assert result.demoted >= 2
+    assert len(result.rendered.html.encode()) <= budget
+    assert len(result.issue.briefs) == len(issue.briefs) + result.demoted
+    assert {s.article.url for s in result.issue.stories} == {s.article.url for s in issue.stories}
+    assert all(section.stories for section in result.issue.sections)
+
+
+def test_within_the_budget_nothing_is_demoted(renderer: Renderer) -> None:
+    result = renderer.render_within(make_issue(), date_label=DATE_LABEL, budget_bytes=90 * 1024)
+    assert result.demoted == 0
+    assert result.issue == make_issue()
+
+
+def test_a_user_card_shadows_the_bundled_one_inside_the_sections(tmp_path: Path) -> None:
+    (tmp_path / "_card.mjml.j2").write_text(
+        '<mj-text>Carte maison : <a href="{{ story.article.url | safe_url }}">'
+        "{{ story.article.title }}</a></mj-text>\n",
+        encoding="utf-8",
+    )
+    renderer = Renderer(TemplateSettings(folder=tmp_path), NewsletterSettings())
+    out = renderer.render(make_issue(), date_label=DATE_LABEL)
+    cards = sum(len(section.stories) for section in make_issue().sections)
+    assert out.html.count("Carte maison\u202f:") == cards, "typography applies to it too"
+    assert "border-top:1px solid" not in out.html

@@ -222,7 +222,7 @@ def test_a_valid_feed_without_items_gives_nothing(
         ("/error", r"/error: HTTP 500 Internal Server Error$"),
         ("/malformed.xml", r"is not well-formed XML \(line 2, column \d+: unclosed token\)$"),
         ("/page.html", r"/page.html is an HTML page, not an RSS or Atom feed$"),
-        ("/json", r"/json is not well-formed XML"),
+        ("/json", r"/json is JSON but not a JSON Feed \(no jsonfeed.org 'version'\)$"),
     ],
 )
 def test_a_broken_feed_is_a_one_line_source_error_naming_the_source(

@@ -157,7 +157,7 @@ def test_broken_and_unknown_files_are_skipped_with_a_reason(tmp_path: Path) -> N
         "date-folle.md: unreadable date 'mardi'",
         "latin1.md: not UTF-8 text",
         "page.txt: first line is not 'date YYYY-MM' (or 'date YYYY-MM-DD')",
-        "photo.jpg: not an article file (.md or .txt)",
+        "photo.jpg: not an article file (.md, .html or .txt)",
         "sans-date.md: front matter has no 'date'",
     ]
 

@@ -15,21 +15,28 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from digest.errors import LedgerError
+from digest.ledger.calendar import CalendarBook
+from digest.ledger.deliveries import DeliveryBook
+from digest.ledger.schema import upgrade_schema
+from digest.ledger.summary_cache import SummaryBook
 from digest.ledger.tables import deliveries, issues, metadata, subscribers
 from digest.models import (
-    DeliveryState,
-    DeliveryTask,
     IsoWeek,
-    Outcome,
+    IssueEntry,
     RenderedIssue,
     SavedIssue,
+    SignupOutcome,
     Subscriber,
+    SubscriberRecord,
 )
 
 ACTIVE = "active"
+PENDING = "pending"
+PAUSED = "paused"
+UNSUBSCRIBED = "unsubscribed"
 
 
-class Ledger:
+class Ledger(DeliveryBook, CalendarBook, SummaryBook):
     """Subscribers, saved issues and deliveries in one SQL database."""
 
     def __init__(self, url: str) -> None:
@@ -37,7 +44,7 @@ class Ledger:
             self._engine = sa.create_engine(url)
             if self._engine.dialect.name == "sqlite":
                 sa.event.listen(self._engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self._engine)
+            upgrade_schema(self._engine, metadata)
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot open database {_safe_url(url)}: {_reason(exc)}") from exc
         except ModuleNotFoundError as exc:
@@ -183,134 +190,95 @@ class Ledger:
             built_at=_aware(row.built_at),
         )
 
-    # -- deliveries --------------------------------------------------------------------
+    # -- subscriptions (web) -----------------------------------------------------------
 
-    def prepare_deliveries(
-        self, issue_id: int, message_ids: Iterable[tuple[int, str]], now: dt.datetime
-    ) -> int:
-        """Insert a pending row per (subscriber id, Message-ID) not yet in the issue."""
+    def find_subscriber(self, email: str) -> SubscriberRecord | None:
+        """The subscriber with this address, whatever their status."""
         with self._tx() as conn:
-            present = set(
+            row = conn.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
+        if row is None:
+            return None
+        paused = _aware(row.paused_until) if row.paused_until else None
+        return SubscriberRecord(Subscriber(row.email, row.name, row.id), row.status, paused)
+
+    def request_subscription(
+        self, email: str, name: str, now: dt.datetime, resend_after: dt.timedelta
+    ) -> SignupOutcome:
+        """Record a sign-up as pending (double opt-in) and say whether to mail a confirmation."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(subscribers.c.status, subscribers.c.confirmation_sent_at).where(
+                    subscribers.c.email == email
+                )
+            ).first()
+            if row is None:
                 conn.execute(
-                    sa.select(deliveries.c.subscriber_id).where(deliveries.c.issue_id == issue_id)
-                ).scalars()
-            )
-            emails = {
-                int(row.id): str(row.email)
-                for row in conn.execute(
-                    sa.select(subscribers.c.id, subscribers.c.email).where(
-                        subscribers.c.status == ACTIVE
+                    subscribers.insert().values(
+                        email=email,
+                        name=name,
+                        status=PENDING,
+                        created_at=now,
+                        confirmation_sent_at=now,
                     )
                 )
-            }
-            rows = [
-                {
-                    "issue_id": issue_id,
-                    "subscriber_id": sid,
-                    "email": emails[sid],
-                    "state": DeliveryState.PENDING.value,
-                    "message_id": mid,
-                    "smtp_reply": "",
-                    "attempts": 0,
-                    "updated_at": now,
-                }
-                for sid, mid in message_ids
-                if sid not in present and sid in emails
-            ]
-            if rows:
-                conn.execute(deliveries.insert(), rows)
-        return len(rows)
+                return SignupOutcome.SEND_CONFIRMATION
+            if row.status in (ACTIVE, PAUSED):
+                return SignupOutcome.ALREADY_SUBSCRIBED
+            last = _aware(row.confirmation_sent_at) if row.confirmation_sent_at else None
+            if row.status == PENDING and last is not None and now - last < resend_after:
+                return SignupOutcome.TOO_SOON
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == email)
+                .values(status=PENDING, confirmation_sent_at=now, name=name or subscribers.c.name)
+            )
+        return SignupOutcome.SEND_CONFIRMATION
 
-    def claim(self, issue_id: int, limit: int, now: dt.datetime) -> list[DeliveryTask]:
-        """Move up to ``limit`` pending rows of active subscribers to sending."""
-        query = (
-            sa.select(
-                deliveries.c.id,
-                deliveries.c.message_id,
-                subscribers.c.id.label("sid"),
-                subscribers.c.email,
-                subscribers.c.name,
-            )
-            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-            .where(
-                deliveries.c.issue_id == issue_id,
-                deliveries.c.state == DeliveryState.PENDING.value,
-                subscribers.c.status == ACTIVE,
-            )
-            .order_by(deliveries.c.id)
-            .limit(limit)
-        )
+    def confirm_subscription(self, email: str) -> bool:
+        """Make a pending address active; True when it is active afterwards."""
         with self._tx() as conn:
-            rows = conn.execute(query).all()
-            if rows:
-                conn.execute(
-                    deliveries.update()
-                    .where(deliveries.c.id.in_([r.id for r in rows]))
-                    .values(
-                        state=DeliveryState.SENDING.value,
-                        attempts=deliveries.c.attempts + 1,
-                        updated_at=now,
-                    )
-                )
-        return [DeliveryTask(r.id, Subscriber(r.email, r.name, r.sid), r.message_id) for r in rows]
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == email, subscribers.c.status == PENDING)
+                .values(status=ACTIVE)
+            )
+            status = conn.execute(
+                sa.select(subscribers.c.status).where(subscribers.c.email == email)
+            ).scalar()
+        return status == ACTIVE
 
-    def requeue_deferred(self, issue_id: int, now: dt.datetime) -> int:
-        """Put the issue's deferred rows back to pending for another attempt."""
+    def set_preferences(self, email: str, *, name: str, paused_until: dt.datetime | None) -> bool:
+        """Change the name and pause (or resume) an active or paused subscriber."""
+        status = PAUSED if paused_until is not None else ACTIVE
         with self._tx() as conn:
             result = conn.execute(
-                deliveries.update()
-                .where(
-                    deliveries.c.issue_id == issue_id,
-                    deliveries.c.state == DeliveryState.DEFERRED.value,
-                )
-                .values(state=DeliveryState.PENDING.value, updated_at=now)
+                subscribers.update()
+                .where(subscribers.c.email == email, subscribers.c.status.in_([ACTIVE, PAUSED]))
+                .values(name=name, status=status, paused_until=paused_until)
+            )
+        return result.rowcount > 0
+
+    def resume_paused(self, now: dt.datetime) -> int:
+        """Make active again the subscribers whose pause has ended."""
+        with self._tx() as conn:
+            result = conn.execute(
+                subscribers.update()
+                .where(subscribers.c.status == PAUSED, subscribers.c.paused_until <= now)
+                .values(status=ACTIVE, paused_until=None)
             )
         return result.rowcount
 
-    def record(self, delivery_id: int, outcome: Outcome, now: dt.datetime) -> None:
-        """Store the relay's classified answer on the row."""
-        with self._tx() as conn:
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id == delivery_id)
-                .values(
-                    state=outcome.state.value,
-                    smtp_code=outcome.code,
-                    smtp_reply=outcome.reply[:2000],
-                    updated_at=now,
-                )
-            )
-            if outcome.state is DeliveryState.BOUNCED:
-                sid = sa.select(deliveries.c.subscriber_id).where(deliveries.c.id == delivery_id)
-                conn.execute(
-                    subscribers.update()
-                    .where(subscribers.c.id == sid.scalar_subquery())
-                    .values(status="bounced")
-                )
-
-    def in_flight(self, issue_id: int) -> list[str]:
-        """Addresses whose row is still 'sending': in flight when a send stopped."""
-        with self._tx() as conn:
-            return list(
-                conn.execute(
-                    sa.select(deliveries.c.email)
-                    .where(
-                        deliveries.c.issue_id == issue_id,
-                        deliveries.c.state == DeliveryState.SENDING.value,
-                    )
-                    .order_by(deliveries.c.id)
-                ).scalars()
-            )
-
-    def counts(self, issue_id: int) -> dict[str, int]:
-        """Number of rows per state for the issue."""
+    def list_issues(self, newsletter: str) -> list[IssueEntry]:
+        """The newsletter's saved issues, newest first."""
         with self._tx() as conn:
             rows = conn.execute(
-                sa.select(deliveries.c.state, sa.func.count())
-                .where(deliveries.c.issue_id == issue_id)
-                .group_by(deliveries.c.state)
-            )
-            return {str(row[0]): int(row[1]) for row in rows}
+                sa.select(issues.c.week, issues.c.number, issues.c.subject, issues.c.built_at)
+                .where(issues.c.newsletter == newsletter)
+                .order_by(issues.c.number.desc())
+            ).all()
+        return [
+            IssueEntry(IsoWeek.parse(r.week), r.number, r.subject, _aware(r.built_at)) for r in rows
+        ]
 
 
 def _refuse_if_delivered(conn: sa.Connection, issue_id: int, week: IsoWeek) -> None:

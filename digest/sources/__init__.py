@@ -1,7 +1,10 @@
-"""Where the week's articles come from: feeds and folders, read into cleaned Articles.
+"""Where the week's articles come from: feeds, WordPress, folders, pages, as clean Articles.
 
-``gather_articles`` is the stage's entry point; one module per source kind, the shared HTTP
-fetcher in ``fetching``, dates of every precision in ``dates``, URL keys in ``urls``.
+``gather_articles`` is the stage's entry point; one module per source kind (``feed`` with
+``jsonfeed``, ``wordpress``, ``folder`` with ``saved_page``, ``page``), the shared HTTP
+fetcher in ``fetching`` with its on-disk ``cache``, full text of teasers in ``fulltext``,
+dates of every precision in ``dates``, URL keys in ``urls``, dedupe and caps in
+``selection``, the week's ``editorial`` file, and the ``health`` table of a gather.
 """
 
 from digest.sources.dates import parse_published

@@ -51,6 +51,8 @@ class DatedArticle:
 
     article: Article
     precision: Precision
+    # The source gave only a teaser of the text (an excerpt ending in "[…]"): fetch the page.
+    teaser: bool = False
 
 
 def parse_published(text: str, tz: ZoneInfo) -> dt.datetime:

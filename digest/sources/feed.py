@@ -1,4 +1,4 @@
-"""RSS 2.0 and Atom feeds, over HTTP(S) or from a file, read with feedparser."""
+"""RSS 2.0, RSS 1.0 (RDF) and Atom feeds read with feedparser, and JSON Feeds; HTTP(S) or file."""
 
 from __future__ import annotations
 
@@ -20,12 +20,16 @@ from digest.errors import ArticleError, SourceError
 from digest.models import Article
 from digest.sources.dates import DatedArticle, Precision, Published, read_published
 from digest.sources.fetching import Fetcher
+from digest.sources.jsonfeed import is_json_feed, read_json_feed
 from digest.sources.urls import https_only
 
 _UTC = ZoneInfo("UTC")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _EXCERPT_ENDINGS = ("[…]", "[...]", "…", "...")
 _MAX_STANDFIRST_WORDS = 80
+_READ_MORE = re.compile(
+    r"(?:lire la suite|continuer la lecture|continue reading|read more)\W*$", re.IGNORECASE
+)
 _AUTHOR_FORMS = (re.compile(r"^\S+@\S+\s*\((.+)\)$"), re.compile(r"^(.+?)\s*<\S+@\S+>$"))
 _EXPAT_POSITION = re.compile(r"^<unknown>:(\d+):(\d+): ")
 
@@ -42,9 +46,28 @@ async def read_feed_entries(
     source: SourceSettings, fetch: Fetcher, tz: ZoneInfo
 ) -> tuple[list[DatedArticle], list[str]]:
     """Like ``read_feed``, keeping each date's precision for the week window."""
+    entries, skipped, _ = await read_feed_source(source, fetch, tz)
+    return entries, skipped
+
+
+async def read_feed_source(
+    source: SourceSettings, fetch: Fetcher, tz: ZoneInfo
+) -> tuple[list[DatedArticle], list[str], list[str]]:
+    """Entries, skipped items, and warnings on a feed read despite a fault (wrong encoding)."""
     location, data = await _load(source, fetch)
+    where = f"source {source.name!r}: {location}"
+    if is_json_feed(data):
+        return (*read_json_feed(data, source, where, tz), [])
     parsed = await asyncio.to_thread(_parse, data, location)
-    _check_is_feed(parsed, data, f"source {source.name!r}: {location}")
+    _check_is_feed(parsed, data, where)
+    warnings = [f"{where}: {_one_line(parsed.bozo_exception)}"] if parsed.bozo else []
+    entries, skipped = _entries(parsed, source, tz)
+    return entries, skipped, warnings
+
+
+def _entries(
+    parsed: Any, source: SourceSettings, tz: ZoneInfo
+) -> tuple[list[DatedArticle], list[str]]:
     entries: list[DatedArticle] = []
     skipped: list[str] = []
     for index, entry in enumerate(parsed.entries, start=1):
@@ -69,6 +92,10 @@ async def _load(source: SourceSettings, fetch: Fetcher) -> tuple[str, bytes]:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise SourceError(f"source {source.name!r}: cannot read {path}: {reason}") from exc
+
+
+def _one_line(exc: object) -> str:
+    return _EXPAT_POSITION.sub(r"line \1, column \2: ", " ".join(str(exc).split()))
 
 
 def _local_path(source: SourceSettings) -> Path:
@@ -116,6 +143,7 @@ def _entry_article(entry: Any, source: SourceSettings, tz: ZoneInfo) -> DatedArt
     if not paragraphs:
         raise ArticleError("no content and no summary")
     standfirst = _standfirst(summary, body) if body else ""
+    teaser = not body and _is_teaser(str(entry.get("summary", "")))
     article = Article(
         url=str(entry.get("link", "")).strip(),
         title=title,
@@ -128,7 +156,13 @@ def _entry_article(entry: Any, source: SourceSettings, tz: ZoneInfo) -> DatedArt
         image_url=_image(entry),
         guid=str(entry.get("id", "")).strip(),
     )
-    return DatedArticle(article, published.precision)
+    return DatedArticle(article, published.precision, teaser)
+
+
+def _is_teaser(summary: str) -> bool:
+    """True when the feed's text is cut: it ends with an ellipsis or a "read more" link."""
+    tail = " ".join(html_to_paragraphs(summary))[-80:].rstrip()
+    return tail.endswith(_EXCERPT_ENDINGS) or bool(_READ_MORE.search(tail))
 
 
 def _title(entry: Any) -> str:

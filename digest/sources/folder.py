@@ -1,5 +1,9 @@
 """A folder of articles: Markdown files with front matter, and saved pages (``.txt``).
 
+An HTML page (``.html``, ``.htm``) is extracted like a fetched page (``digest.extraction``):
+title, date, standfirst, text, image and author come from the page, the URL from its
+canonical link, else ``base_url`` + the file stem.
+
 A Markdown article starts with a front matter block between two ``---`` lines, one
 ``key: value`` a line (keys: title, url, date, section, image, author, standfirst; title and
 date required; ``#`` starts a comment line). Values are taken literally to the end of the
@@ -10,7 +14,7 @@ Without ``standfirst:``, the first body paragraph is the standfirst (unless it i
 subheading or the only paragraph). Without ``url:``, the URL is ``base_url`` + the file
 stem, or "" when the source has no base_url. Images must be https, else none is kept.
 Names starting with ``_``, ``.``, README, ATTRIBUTION, LICENSE or COPYING are not articles
-and are passed over silently; any other file that is not ``.md`` or ``.txt`` is skipped
+and are passed over silently; any other file that is not ``.md``, ``.html`` or ``.txt`` is skipped
 with a reason.
 """
 
@@ -26,8 +30,10 @@ import markdown
 from digest.cleaning import clean_line, html_to_paragraphs, looks_like_heading
 from digest.config import SourceSettings
 from digest.errors import ArticleError, SourceError
+from digest.extraction import extract_article
 from digest.models import Article
 from digest.sources.dates import DatedArticle, read_published
+from digest.sources.page import page_article
 from digest.sources.saved_page import parse_saved_page
 from digest.sources.urls import https_only
 
@@ -108,8 +114,10 @@ def _article_files(source: SourceSettings) -> list[Path]:
 def read_article_file(path: Path, source: SourceSettings, tz: ZoneInfo) -> DatedArticle:
     """One article file (.md with front matter, or a saved page .txt); ArticleError if not."""
     suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        return _html_article(path, source, tz)
     if suffix not in (".md", ".txt"):
-        raise ArticleError("not an article file (.md or .txt)")
+        raise ArticleError("not an article file (.md, .html or .txt)")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -159,6 +167,16 @@ def _saved_page_article(text: str, stem: str, source: SourceSettings, tz: ZoneIn
         section=source.section,
     )
     return DatedArticle(article, page.published.precision)
+
+
+def _html_article(path: Path, source: SourceSettings, tz: ZoneInfo) -> DatedArticle:
+    """A saved HTML page, extracted like a fetched one; it links to its canonical URL."""
+    try:
+        html = path.read_bytes()
+    except OSError as exc:
+        raise ArticleError(f"cannot read: {exc.strerror}") from exc
+    page = extract_article(html)
+    return page_article(page, _default_url(source, path.stem), source, tz)
 
 
 def _key_value(line: str, number: int) -> tuple[str, str]:

@@ -1,0 +1,412 @@
+"""The deliveries of an issue: one row per (issue, subscriber), and the bounce record.
+
+A row moves pending -> sending -> sent | deferred | bounced | failed, or to suppressed
+when its subscriber left before it was sent. A row is marked sending, and committed,
+before its message leaves; a row found in sending later was in flight at a stop: it is
+reported by address and resent only on request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from digest.ledger.tables import bounces, deliveries, relay_usage, subscribers
+from digest.models import DeliveryState, DeliveryTask, Outcome, Subscriber
+
+ACTIVE = "active"
+BOUNCED = "bounced"
+HARD, SOFT = "hard", "soft"
+_OPEN = (DeliveryState.PENDING.value, DeliveryState.DEFERRED.value)
+_ERRORS = (DeliveryState.DEFERRED.value, DeliveryState.BOUNCED.value, DeliveryState.FAILED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One change to a row: start it (pending -> sending) or store the relay's answer."""
+
+    delivery_id: int
+    outcome: Outcome | None = None
+    retry_at: dt.datetime | None = None
+    relay: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryError:
+    """A row whose last answer was not a success, for `digest status`."""
+
+    email: str
+    state: str
+    code: int | None
+    reply: str
+    at: dt.datetime
+
+
+class DeliveryBook:
+    """Delivery rows and bounces; mixed into Ledger, which provides ``_tx``."""
+
+    _tx: Callable[[], AbstractContextManager[sa.Connection]]
+
+    def prepare_deliveries(
+        self,
+        issue_id: int,
+        message_id_for: Callable[[str], str],
+        now: dt.datetime,
+        page: int = 5000,
+    ) -> int:
+        """Insert a pending row for every active subscriber not yet in the issue, page by page."""
+        added, after = 0, 0
+        while True:
+            with self._tx() as conn:
+                rows = conn.execute(_missing_subscribers(issue_id, after, page)).all()
+                if not rows:
+                    return added
+                conn.execute(
+                    deliveries.insert(),
+                    [
+                        _pending_row(issue_id, r.id, r.email, message_id_for(r.email), now)
+                        for r in rows
+                    ],
+                )
+            added += len(rows)
+            after = int(rows[-1].id)
+
+    def suppress_inactive(self, issue_id: int, now: dt.datetime) -> int:
+        """Rows not yet sent whose subscriber is no longer active become suppressed."""
+        gone = sa.select(subscribers.c.id).where(subscribers.c.status != ACTIVE)
+        with self._tx() as conn:
+            result = conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.issue_id == issue_id,
+                    deliveries.c.state.in_(_OPEN),
+                    deliveries.c.subscriber_id.in_(gone),
+                )
+                .values(state=DeliveryState.SUPPRESSED.value, updated_at=now)
+            )
+        return int(result.rowcount)
+
+    def pending_page(
+        self,
+        issue_id: int,
+        after_id: int,
+        limit: int,
+        now: dt.datetime,
+        only: Collection[str] = (),
+    ) -> list[DeliveryTask]:
+        """Pending rows after ``after_id``; those of inactive subscribers become suppressed."""
+        query = (
+            sa.select(
+                deliveries.c.id,
+                deliveries.c.message_id,
+                deliveries.c.attempts,
+                subscribers.c.id.label("sid"),
+                subscribers.c.email,
+                subscribers.c.name,
+                subscribers.c.status,
+            )
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(
+                deliveries.c.issue_id == issue_id,
+                deliveries.c.state == DeliveryState.PENDING.value,
+                deliveries.c.id > after_id,
+            )
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        if only:
+            query = query.where(subscribers.c.email.in_(list(only)))
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+            gone = [r.id for r in rows if r.status != ACTIVE]
+            if gone:
+                conn.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id.in_(gone), deliveries.c.state == _OPEN[0])
+                    .values(state=DeliveryState.SUPPRESSED.value, updated_at=now)
+                )
+        return [
+            DeliveryTask(r.id, Subscriber(r.email, r.name, r.sid), r.message_id, r.attempts)
+            for r in rows
+            if r.status == ACTIVE
+        ]
+
+    def journal(
+        self,
+        steps: Sequence[Step],
+        usage: Mapping[tuple[str, dt.datetime], int],
+        now: dt.datetime,
+    ) -> list[bool]:
+        """Apply steps in one transaction; a start is False when the row was no longer pending."""
+        results: list[bool] = []
+        with self._tx() as conn:
+            for step in steps:
+                if step.outcome is None:
+                    results.append(_start(conn, step.delivery_id, now))
+                else:
+                    _finish(conn, step, now)
+                    results.append(True)
+            for (relay, minute), count in usage.items():
+                _add_usage(conn, relay, minute, count)
+        return results
+
+    def record(self, delivery_id: int, outcome: Outcome, now: dt.datetime) -> None:
+        """Store the relay's classified answer on the row."""
+        self.journal([Step(delivery_id, outcome)], {}, now)
+
+    def requeue_due(self, issue_id: int, now: dt.datetime) -> int:
+        """Deferred rows whose retry time has come go back to pending."""
+        with self._tx() as conn:
+            result = conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.issue_id == issue_id,
+                    deliveries.c.state == DeliveryState.DEFERRED.value,
+                    sa.or_(deliveries.c.retry_at.is_(None), deliveries.c.retry_at <= now),
+                )
+                .values(state=DeliveryState.PENDING.value, updated_at=now)
+            )
+        return int(result.rowcount)
+
+    def next_retry(self, issue_id: int) -> dt.datetime | None:
+        """The earliest retry time of the issue's deferred rows, if any."""
+        with self._tx() as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(deliveries.c.retry_at)).where(
+                    deliveries.c.issue_id == issue_id,
+                    deliveries.c.state == DeliveryState.DEFERRED.value,
+                )
+            ).scalar()
+        return _aware(value) if value is not None else None
+
+    def resend_unconfirmed(self, issue_id: int, now: dt.datetime) -> list[str]:
+        """Rows left in sending go back to pending (asked for explicitly); returns the addresses."""
+        addresses = self.in_flight(issue_id)
+        with self._tx() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.issue_id == issue_id,
+                    deliveries.c.state == DeliveryState.SENDING.value,
+                )
+                .values(state=DeliveryState.PENDING.value, updated_at=now)
+            )
+        return addresses
+
+    def in_flight(self, issue_id: int) -> list[str]:
+        """Addresses whose row is still 'sending': in flight when a send stopped."""
+        with self._tx() as conn:
+            return list(
+                conn.execute(
+                    sa.select(deliveries.c.email)
+                    .where(
+                        deliveries.c.issue_id == issue_id,
+                        deliveries.c.state == DeliveryState.SENDING.value,
+                    )
+                    .order_by(deliveries.c.id)
+                ).scalars()
+            )
+
+    def counts(self, issue_id: int) -> dict[str, int]:
+        """Number of rows per state for the issue."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(deliveries.c.state, sa.func.count())
+                .where(deliveries.c.issue_id == issue_id)
+                .group_by(deliveries.c.state)
+            )
+            return {str(row[0]): int(row[1]) for row in rows}
+
+    def recent_errors(self, issue_id: int, limit: int = 5) -> list[DeliveryError]:
+        """The last rows deferred, bounced or failed, newest first."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(
+                    deliveries.c.email,
+                    deliveries.c.state,
+                    deliveries.c.smtp_code,
+                    deliveries.c.smtp_reply,
+                    deliveries.c.updated_at,
+                )
+                .where(deliveries.c.issue_id == issue_id, deliveries.c.state.in_(_ERRORS))
+                .order_by(deliveries.c.updated_at.desc(), deliveries.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            DeliveryError(r.email, r.state, r.smtp_code, r.smtp_reply, _aware(r.updated_at))
+            for r in rows
+        ]
+
+    def sent_since(self, issue_id: int, since: dt.datetime) -> int:
+        """How many of the issue's rows were acknowledged since ``since``."""
+        with self._tx() as conn:
+            value = conn.execute(
+                sa.select(sa.func.count()).where(
+                    deliveries.c.issue_id == issue_id,
+                    deliveries.c.state == DeliveryState.SENT.value,
+                    deliveries.c.updated_at >= since,
+                )
+            ).scalar()
+        return int(value or 0)
+
+    def relay_usage_since(self, since: dt.datetime) -> dict[str, list[tuple[dt.datetime, int]]]:
+        """Messages per relay and minute since ``since`` (for the hourly quota)."""
+        usage: dict[str, list[tuple[dt.datetime, int]]] = {}
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(relay_usage).where(relay_usage.c.minute >= since)).all()
+        for row in rows:
+            usage.setdefault(row.relay, []).append((_aware(row.minute), int(row[2])))
+        return usage
+
+    def record_bounce(
+        self, email: str, kind: str, reason: str, now: dt.datetime, soft_limit: int
+    ) -> str | None:
+        """Add a bounce to the record; the subscriber's status after it, None if unknown."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(subscribers.c.id, subscribers.c.status).where(
+                    subscribers.c.email == email
+                )
+            ).first()
+            if row is None:
+                return None
+            return _add_bounce(conn, int(row.id), str(row.status), kind, reason, now, soft_limit)
+
+    def unsent_subscribers(
+        self, issue_id: int, after_id: int, limit: int, only: Collection[str] = ()
+    ) -> list[Subscriber]:
+        """Active subscribers with no row, or a row not yet sent, after ``after_id`` (dry run)."""
+        done = sa.select(deliveries.c.subscriber_id).where(
+            deliveries.c.issue_id == issue_id, deliveries.c.state.not_in(_OPEN)
+        )
+        query = (
+            sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.name)
+            .where(
+                subscribers.c.status == ACTIVE,
+                subscribers.c.id > after_id,
+                subscribers.c.id.not_in(done),
+            )
+            .order_by(subscribers.c.id)
+            .limit(limit)
+        )
+        if only:
+            query = query.where(subscribers.c.email.in_(list(only)))
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [Subscriber(r.email, r.name, r.id) for r in rows]
+
+
+def iter_pages(fetch: Callable[[int], Sequence[DeliveryTask]]) -> Iterator[DeliveryTask]:
+    """Every task of successive pages, ``fetch(after_id)`` returning the next page."""
+    after = 0
+    while page := fetch(after):
+        yield from page
+        after = page[-1].delivery_id
+
+
+def _missing_subscribers(issue_id: int, after: int, page: int) -> sa.Select[tuple[int, str]]:
+    present = sa.select(deliveries.c.subscriber_id).where(deliveries.c.issue_id == issue_id)
+    return (
+        sa.select(subscribers.c.id, subscribers.c.email)
+        .where(
+            subscribers.c.status == ACTIVE,
+            subscribers.c.id > after,
+            subscribers.c.id.not_in(present),
+        )
+        .order_by(subscribers.c.id)
+        .limit(page)
+    )
+
+
+def _pending_row(
+    issue_id: int, sid: int, email: str, message_id: str, now: dt.datetime
+) -> dict[str, object]:
+    return {
+        "issue_id": issue_id,
+        "subscriber_id": sid,
+        "email": email,
+        "state": DeliveryState.PENDING.value,
+        "message_id": message_id,
+        "smtp_reply": "",
+        "attempts": 0,
+        "updated_at": now,
+    }
+
+
+def _start(conn: sa.Connection, delivery_id: int, now: dt.datetime) -> bool:
+    # The state guard makes a row startable once, even with two senders at work.
+    result = conn.execute(
+        deliveries.update()
+        .where(deliveries.c.id == delivery_id, deliveries.c.state == DeliveryState.PENDING.value)
+        .values(
+            state=DeliveryState.SENDING.value, attempts=deliveries.c.attempts + 1, updated_at=now
+        )
+    )
+    return bool(result.rowcount)
+
+
+def _finish(conn: sa.Connection, step: Step, now: dt.datetime) -> None:
+    outcome = step.outcome
+    assert outcome is not None
+    conn.execute(
+        deliveries.update()
+        .where(deliveries.c.id == step.delivery_id)
+        .values(
+            state=outcome.state.value,
+            smtp_code=outcome.code,
+            smtp_reply=outcome.reply[:2000],
+            retry_at=step.retry_at,
+            relay=step.relay or None,
+            updated_at=now,
+        )
+    )
+    if outcome.state is DeliveryState.BOUNCED:
+        row = conn.execute(
+            sa.select(subscribers.c.id, subscribers.c.status)
+            .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
+            .where(deliveries.c.id == step.delivery_id)
+        ).first()
+        if row is not None:
+            reason = f"{outcome.code} {outcome.reply}"[:2000]
+            _add_bounce(conn, int(row.id), str(row.status), HARD, reason, now, 1)
+
+
+def _add_bounce(
+    conn: sa.Connection,
+    sid: int,
+    status: str,
+    kind: str,
+    reason: str,
+    now: dt.datetime,
+    soft_limit: int,
+) -> str:
+    conn.execute(bounces.insert().values(subscriber_id=sid, kind=kind, reason=reason, at=now))
+    if status != ACTIVE:
+        return status
+    if kind == SOFT:
+        softs = conn.execute(
+            sa.select(sa.func.count()).where(bounces.c.subscriber_id == sid, bounces.c.kind == SOFT)
+        ).scalar()
+        if int(softs or 0) < soft_limit:
+            return status
+    conn.execute(subscribers.update().where(subscribers.c.id == sid).values(status=BOUNCED))
+    return BOUNCED
+
+
+def _add_usage(conn: sa.Connection, relay: str, minute: dt.datetime, count: int) -> None:
+    updated = conn.execute(
+        relay_usage.update()
+        .where(relay_usage.c.relay == relay, relay_usage.c.minute == minute)
+        .values(count=relay_usage.c.count + count)
+    )
+    if not updated.rowcount:
+        conn.execute(relay_usage.insert().values(relay=relay, minute=minute, count=count))
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # SQLite returns naive datetimes; every stored time is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -1,0 +1,164 @@
+"""The learned summarizer: the article's best candidate sentence(s) by a small linear scorer.
+
+The scorer's weights come from ``bench/summarize/train.py`` (OrangeSum's training split) and
+ship as ``model.json`` beside this module. Offline, deterministic, pure Python.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal
+
+from digest.errors import SummaryError
+from digest.french import split_sentences, word_count
+from digest.models import Article, Summary
+from digest.summaries.features import FEATURES, ArticleView, Candidate, Idf, Lexicon
+from digest.summaries.shaping import (
+    clean_sentences,
+    finish,
+    is_fragment,
+    normalized,
+    shorten,
+    total_words,
+)
+
+METHOD = "learned-v1"
+MODEL_PATH = Path(__file__).with_name("model.json")
+TARGET_WORDS = 30
+BULLET = "• "
+KEY_POINTS = 3
+
+# A standfirst shorter than this is a kicker ("BEST-OF POLITIQUE."), not a summary.
+_STANDFIRST_MIN_WORDS = 6
+# French words average under six characters with their space: a first word budget.
+_CHARS_PER_WORD = 6
+
+Style = Literal["paragraph", "key_points"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scorer:
+    """A linear scorer over FEATURES, and a digest of its weights for cache keys."""
+
+    weights: tuple[float, ...]
+    lexicon: Lexicon
+    digest: str
+
+    def score(self, values: list[float]) -> float:
+        """The weighted sum of ``values``."""
+        return sum(w * v for w, v in zip(self.weights, values, strict=True))
+
+
+@functools.cache
+def load_scorer() -> Scorer:
+    """The shipped scorer (read once); works from a wheel as well as from a checkout."""
+    raw = files("digest.summaries").joinpath("model.json").read_bytes()
+    model = json.loads(raw)
+    if tuple(model["features"]) != FEATURES:
+        raise SummaryError("model.json does not match the summarizer's features: retrain it")
+    weights = tuple(float(weight) for weight in model["weights"])
+    lexicon = Lexicon(
+        Idf(model["idf"], float(model["idf_unknown"])),
+        Idf(model["salience"], float(model["salience_unknown"])),
+    )
+    return Scorer(weights, lexicon, hashlib.sha256(raw).hexdigest()[:16])
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedSummarizer:
+    """Summarize with the best-scored candidate, as a short paragraph or key points."""
+
+    max_words: int = TARGET_WORDS
+    max_chars: int = 0
+    style: Style = "paragraph"
+    scorer: Scorer = field(default_factory=load_scorer, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_words < 1 or self.max_chars < 0:
+            raise ValueError("max_words must be at least 1 and max_chars at least 0")
+
+    @property
+    def target(self) -> int:
+        """The target length in words (derived from max_chars when that is set)."""
+        if self.max_chars:
+            return max(4, self.max_chars // _CHARS_PER_WORD)
+        return self.max_words
+
+    def summarize(self, article: Article) -> Summary:
+        """Write the summary; SummaryError when the article has no text besides its title."""
+        title = normalized(article.title)
+        standfirst = clean_sentences(split_sentences(article.standfirst), title)
+        sentences = clean_sentences(split_sentences(article.text), title)
+        if total_words(standfirst) >= _STANDFIRST_MIN_WORDS and self.style == "paragraph":
+            text = _fill(standfirst, self.target)
+        elif not sentences and not standfirst:
+            name = article.url or repr(article.title)
+            raise SummaryError(f"cannot summarize {name}: it has no text besides its title")
+        elif not sentences or total_words(sentences) <= self.target:
+            text = _fill(sentences or standfirst, self.target)
+        else:
+            text = self._choose(ArticleView(sentences, article.title, self.scorer.lexicon))
+        return Summary(text=self._fit_chars(text), method=METHOD)
+
+    def _choose(self, view: ArticleView) -> str:
+        # A fragment (a quotation cut by a missed boundary upstream) only as a last resort.
+        ranked = sorted(self._ranked(view), key=lambda candidate: is_fragment(candidate.text))
+        if self.style == "paragraph":
+            return finish(ranked[0].text)
+        points: list[Candidate] = []
+        for candidate in ranked:
+            if candidate.count == 1 and all(p.first != candidate.first for p in points):
+                points.append(candidate)
+            if len(points) == KEY_POINTS:
+                break
+        points.sort(key=lambda point: point.first)
+        return "\n".join(_point(point.text, self.target) for point in points)
+
+    def _ranked(self, view: ArticleView) -> list[Candidate]:
+        """Candidates best first; ties keep article order, so the result is deterministic."""
+        scored = [
+            (-self.scorer.score(view.features(candidate, self.target)), order, candidate)
+            for order, candidate in enumerate(view.candidates(self.target))
+        ]
+        scored.sort(key=lambda item: (item[0], item[1]))
+        return [candidate for _, _, candidate in scored]
+
+    def _fit_chars(self, text: str) -> str:
+        """Cut each line to max_chars characters at a word, when a character budget is set."""
+        if not self.max_chars:
+            return text
+        return "\n".join(_cut_chars(line, self.max_chars) for line in text.split("\n"))
+
+
+def _fill(sentences: list[str], target: int) -> str:
+    """Whole sentences up to ``target`` words; a first one much too long is cut at a clause."""
+    first = sentences[0]
+    if word_count(first) > target * 1.5:
+        return shorten(first, target)
+    chosen, total = [first], word_count(first)
+    for sentence in sentences[1:]:
+        total += word_count(sentence)
+        if total > target:
+            break
+        chosen.append(sentence)
+    return finish(" ".join(chosen))
+
+
+def _cut_chars(line: str, max_chars: int) -> str:
+    bullet = BULLET if line.startswith(BULLET) else ""
+    text = line.removeprefix(bullet)
+    words = word_count(text)
+    while len(bullet + text) > max_chars and words > 1:
+        words -= 1
+        text = shorten(text, words)
+    return bullet + text
+
+
+def _point(text: str, target: int) -> str:
+    """One key point: a sentence, cut at a clause when longer than ``target`` words."""
+    return BULLET + (shorten(text, target) if word_count(text) > target else finish(text))

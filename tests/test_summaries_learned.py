@@ -1,0 +1,248 @@
+"""The learned summarizer (the default), its summary cache in the ledger, and the command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import cli, main
+from digest.config import Settings, SummarizerSettings
+from digest.errors import SummaryError
+from digest.french import word_count
+from digest.ledger import Ledger
+from digest.models import GatherResult
+from digest.pipeline import summarize_articles
+from digest.summaries import LearnedSummarizer, make_summarizer, summary_key
+from digest.summaries.learned import BULLET
+from tests.test_summaries import (
+    ENDS_AS_SENTENCE,
+    ORANGESUM,
+    VENICE_STANDFIRST,
+    make_article,
+    normalized,
+    orangesum,
+)
+
+NOW = dt.datetime(2025, 1, 24, 6, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("article_id", sorted(ORANGESUM))
+def test_learned_summary_is_short_whole_and_not_the_title(article_id: str) -> None:
+    article = orangesum(article_id)
+    summary = LearnedSummarizer(max_words=30).summarize(article)
+    assert 5 <= word_count(summary.text) <= 45
+    assert ENDS_AS_SENTENCE.search(summary.text), summary.text
+    assert normalized(summary.text) != normalized(article.title)
+    assert summary.method == "learned-v1"
+
+
+@pytest.mark.parametrize("max_words", [12, 30])
+@pytest.mark.parametrize("article_id", sorted(ORANGESUM))
+def test_learned_summary_never_cuts_a_word(article_id: str, max_words: int) -> None:
+    article = orangesum(article_id)
+    summary = LearnedSummarizer(max_words=max_words).summarize(article)
+    source_words = {word.strip('.,;:…»«"') for word in article.text.split()}
+    for word in summary.text.split():
+        assert word.strip('.,;:…»«"') in source_words | {""}, word
+
+
+def test_learned_summary_picks_the_news_rather_than_the_hook() -> None:
+    summary = LearnedSummarizer().summarize(orangesum("14658"))
+    assert not summary.text.startswith("Sur les réseaux sociaux")
+    assert "paquebot" in summary.text
+
+
+def test_learned_summary_is_deterministic() -> None:
+    article = orangesum("19344")
+    assert len({LearnedSummarizer().summarize(article) for _ in range(3)}) == 1
+
+
+def test_a_good_standfirst_is_the_summary() -> None:
+    summary = LearnedSummarizer().summarize(orangesum("14658", VENICE_STANDFIRST))
+    assert summary.text == VENICE_STANDFIRST
+
+
+def test_key_points_are_up_to_three_bullets_in_article_order() -> None:
+    article = orangesum("19344")
+    summary = LearnedSummarizer(style="key_points", max_words=20).summarize(article)
+    lines = summary.text.split("\n")
+    assert 2 <= len(lines) <= 3
+    flat = " ".join(article.text.split())
+    positions = []
+    for line in lines:
+        assert line.startswith(BULLET)
+        body = line.removeprefix(BULLET)
+        assert word_count(body) <= 20
+        assert ENDS_AS_SENTENCE.search(body), body
+        positions.append(flat.index(body.removesuffix("…")[:40]))
+    assert positions == sorted(positions)
+
+
+def test_a_character_budget_is_kept_without_cutting_a_word() -> None:
+    article = orangesum("19344")
+    summary = LearnedSummarizer(max_chars=120).summarize(article)
+    assert len(summary.text) <= 120
+    assert summary.text.endswith(("…", "."))
+    last = summary.text.removesuffix("…").split()[-1]
+    assert last in {word.rstrip(",;:") for word in article.text.split()}
+
+
+def test_reading_tool_labels_never_reach_a_learned_summary() -> None:
+    text = (
+        "Lecture Zen\n\nRésumer l'article\n\nPublié le 24/01/2025 à 10h30\n\n"
+        "La mairie a présenté jeudi son plan pour les pistes cyclables du centre-ville.\n\n"
+        "Les travaux dureront deux ans."
+    )
+    summary = LearnedSummarizer().summarize(make_article("Pistes cyclables", text))
+    assert summary.text == (
+        "La mairie a présenté jeudi son plan pour les pistes cyclables du centre-ville. "
+        "Les travaux dureront deux ans."
+    )
+
+
+def test_a_sentence_repeating_the_title_is_never_the_learned_summary() -> None:
+    title = "Le Louvre rouvre ses portes"
+    body = " ".join(f"Le musée a accueilli {n} visiteurs le premier jour." for n in range(2, 9))
+    summary = LearnedSummarizer(max_words=10).summarize(make_article(title, f"{title}. {body}"))
+    assert normalized(title) not in normalized(summary.text)
+
+
+def test_an_article_without_text_is_a_summary_error() -> None:
+    with pytest.raises(SummaryError, match="no text besides its title"):
+        LearnedSummarizer().summarize(make_article("Titre seul", "Lecture Zen"))
+
+
+def test_the_learned_summarizer_is_the_default_and_lead_stays_available() -> None:
+    assert isinstance(make_summarizer(SummarizerSettings()), LearnedSummarizer)
+    lead = make_summarizer(SummarizerSettings(kind="lead")).summarize(orangesum("14658"))
+    assert lead.method == "lead-v1"
+
+
+def test_the_model_ships_inside_the_package_and_is_small() -> None:
+    model = files("digest.summaries").joinpath("model.json")
+    assert len(model.read_bytes()) < 5_000_000
+    assert json.loads(model.read_bytes())["format"] == 1
+
+
+# -- the summary cache -------------------------------------------------------------------
+
+
+def test_the_cache_key_follows_the_text_and_the_settings() -> None:
+    article, settings = orangesum("1629"), SummarizerSettings()
+    assert summary_key(article, settings) == summary_key(orangesum("1629"), settings)
+    assert summary_key(article, settings) != summary_key(orangesum("14658"), settings)
+    assert summary_key(article, settings) != summary_key(article, SummarizerSettings(max_words=20))
+
+
+def test_a_rebuild_reuses_the_cached_summaries(database_url: str) -> None:
+    settings = Settings()
+    gathered = GatherResult(articles=(orangesum("14658"), orangesum("1629")))
+    ledger = Ledger(database_url)
+    try:
+        first, errors = summarize_articles(settings, gathered, ledger, NOW)
+        key = summary_key(gathered.articles[0], settings.summarizer)
+        assert errors == []
+        assert ledger.cached_summary(key) == first[0].summary
+        # A summary already in the ledger is used as it is, not written again.
+        ledger.cache_summary(key, first[1].summary, NOW)
+        assert ledger.cached_summary(key) == first[0].summary
+        again, _ = summarize_articles(settings, gathered, ledger, NOW)
+    finally:
+        ledger.close()
+    assert [story.summary for story in again] == [story.summary for story in first]
+
+
+def test_a_cached_summary_is_what_the_build_shows(tmp_path: Path) -> None:
+    settings = Settings()
+    article = orangesum("1629")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        edited = make_summarizer(settings.summarizer).summarize(orangesum("19344"))
+        ledger.cache_summary(summary_key(article, settings.summarizer), edited, NOW)
+        stories, _ = summarize_articles(settings, GatherResult(articles=(article,)), ledger, NOW)
+    finally:
+        ledger.close()
+    assert stories[0].summary == edited
+
+
+# -- the command -------------------------------------------------------------------------
+
+PAGE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<title>{title}</title></head><body><article><h1>{title}</h1>{paragraphs}</article>
+</body></html>"""
+
+
+class _PageHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        title, text = ORANGESUM["19344"]
+        sentences = re.split(r"(?<=\.) ", text)
+        paragraphs = "".join(f"<p>{sentence}</p>" for sentence in sentences)
+        body = PAGE.format(title=title, paragraphs=paragraphs).encode()
+        status = 200 if self.path == "/article" else 404
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def page_server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _PageHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_summarize_prints_the_summary_of_a_web_page(page_server: str, tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text("[summarizer]\nmax_words = 30\n", encoding="utf-8")
+    outcome = CliRunner().invoke(
+        cli, ["--config", str(config), "summarize", f"{page_server}/article"]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    expected = LearnedSummarizer().summarize(orangesum("19344")).text
+    assert outcome.output.strip() == expected
+
+
+def test_summarize_names_a_missing_page_in_one_line(
+    page_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text("", encoding="utf-8")
+    assert main(["--config", str(config), "summarize", f"{page_server}/x"]) == 1
+    error = capsys.readouterr().err
+    assert "404" in error
+    assert f"{page_server}/x" in error
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_summarize_jsonl_keeps_the_order_and_the_ids(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text("", encoding="utf-8")
+    lines = [{"id": key, "title": title, "text": text} for key, (title, text) in ORANGESUM.items()]
+    stdin = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    outcome = CliRunner().invoke(
+        cli, ["--config", str(config), "summarize", "--jsonl", "-"], input=stdin
+    )
+    assert outcome.exit_code == 0, outcome.output
+    records = [json.loads(line) for line in outcome.output.splitlines()]
+    assert [record["id"] for record in records] == list(ORANGESUM)
+    summarizer = LearnedSummarizer()
+    assert records[0]["summary"] == summarizer.summarize(orangesum(records[0]["id"])).text

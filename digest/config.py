@@ -209,7 +209,6 @@ class ScheduleSettings(_Section):
     send: str = "fri 07:00"
     timezone: str = ""
     misfire_grace_minutes: int = Field(default=180, ge=1, le=24 * 60)
-    min_articles: int = Field(default=3, ge=0)
     lease_seconds: int = Field(default=60, ge=5, le=3600)
 
     @field_validator("build", "preview", "send")

@@ -103,7 +103,7 @@ class WeeklyJobs:
         except CompositionError as exc:
             return await self._notify(week, f"{THIN} : {exc}")
         stories = len(result.issue.stories)
-        minimum = self.settings.schedule.min_articles
+        minimum = self.settings.gather.min_articles
         if stories < minimum:
             return await self._notify(
                 week, f"{THIN} : {stories} article(s), il en faut {minimum} ; pas d’envoi"

@@ -84,7 +84,7 @@ class WireConnection:
         try:
             await connection._setup(settings, password, context)
         except BaseException:
-            connection.close()
+            await connection.aclose()
             raise
         return connection
 
@@ -138,6 +138,19 @@ class WireConnection:
             await asyncio.wait_for(self._writer.wait_closed(), self._timeout)
         finally:
             self.close()
+
+    async def aclose(self) -> None:
+        """Close without a word to the relay, and wait until the socket is released.
+
+        A transport frees its socket only after the loop turns (a TLS one after its
+        close_notify); a caller that ends its loop right away would leave it open.
+        """
+        self.close()
+        try:
+            await asyncio.wait_for(self._writer.wait_closed(), min(self._timeout, 2.0))
+        except (OSError, TimeoutError, ssl.SSLError):
+            pass
+        await asyncio.sleep(0)
 
     def close(self) -> None:
         """Close at once, without a word to the relay."""

@@ -41,7 +41,9 @@ SECRET = b"schedule-test-secret"
 THURSDAY = dt.datetime(2025, 1, 23, 18, 0, tzinfo=PARIS)
 
 
-def settings_for(tmp_path: Path, smtp: SmtpServer, **schedule: object) -> Settings:
+def settings_for(
+    tmp_path: Path, smtp: SmtpServer, min_articles: int = 3, **schedule: object
+) -> Settings:
     return Settings.model_validate(
         {
             "preview_recipients": ["redaction@example.org"],
@@ -55,6 +57,7 @@ def settings_for(tmp_path: Path, smtp: SmtpServer, **schedule: object) -> Settin
             "smtp": {"host": smtp.host, "port": smtp.port, "security": "none", "timeout": 5},
             "database": {"url": f"sqlite:///{tmp_path / 'schedule.db'}"},
             "schedule": schedule,
+            "gather": {"min_articles": min_articles},
         }
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
 import ssl
 from dataclasses import dataclass
@@ -146,10 +147,8 @@ class WireConnection:
         close_notify); a caller that ends its loop right away would leave it open.
         """
         self.close()
-        try:
+        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
             await asyncio.wait_for(self._writer.wait_closed(), min(self._timeout, 2.0))
-        except (OSError, TimeoutError, ssl.SSLError):
-            pass
         await asyncio.sleep(0)
 
     def close(self) -> None:

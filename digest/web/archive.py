@@ -2,88 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
-import nh3
-
 from digest.config import NewsletterSettings
 from digest.models import IssueEntry
-
-_TAGS = {
-    "a",
-    "b",
-    "br",
-    "div",
-    "em",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "hr",
-    "i",
-    "img",
-    "li",
-    "ol",
-    "p",
-    "span",
-    "strong",
-    "table",
-    "tbody",
-    "td",
-    "th",
-    "thead",
-    "tr",
-    "ul",
-    "center",
-}
-_COMMON = {
-    "style",
-    "class",
-    "align",
-    "valign",
-    "width",
-    "height",
-    "role",
-    "dir",
-    "lang",
-    "bgcolor",
-    "border",
-    "cellpadding",
-    "cellspacing",
-}
-_ATTRIBUTES = {
-    "*": _COMMON,
-    "a": _COMMON | {"href", "title", "target"},
-    "img": _COMMON | {"src", "alt"},
-}
-_STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
-_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.DOTALL | re.IGNORECASE)
-# Style text may not close its element or pull in remote resources.
-_UNSAFE_CSS = re.compile(r"</|@import|url\(|expression\(", re.IGNORECASE)
+from digest.web_version import web_page
 
 
 def sanitized_issue_page(web_html: str, title: str) -> str:
-    """The issue's web version as a page with no script, no event handler, no remote CSS."""
-    body_match = _BODY.search(web_html)
-    body = nh3.clean(
-        body_match.group(1) if body_match else web_html,
-        tags=_TAGS,
-        clean_content_tags={"script", "style", "noscript", "template", "iframe", "object"},
-        attributes=_ATTRIBUTES,
-        url_schemes={"https", "mailto"},
-        link_rel="noopener noreferrer",
-    )
-    styles = "\n".join(
-        block for block in _STYLE_BLOCK.findall(web_html) if not _UNSAFE_CSS.search(block)
-    )
-    return (
-        '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{styles}</style></head>"
-        f'<body style="margin:0">{body}</body></html>'
-    )
+    """The saved web version, sanitised again as it is served (older or altered rows too)."""
+    return web_page(web_html, title)
 
 
 def atom_feed(newsletter: NewsletterSettings, entries: Sequence[IssueEntry]) -> str:

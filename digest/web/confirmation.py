@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
-import hashlib
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 from typing import Protocol
 
 from digest.config import NewsletterSettings, SmtpSettings
 from digest.delivery import SmtpSender
 from digest.errors import DeliveryError
 from digest.models import DeliveryState, Outcome
+from digest.notices import simple_message
 from digest.tokens import sign_token, verify_token
 
 CONFIRM = "confirm"
-_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 def confirmation_token(secret: bytes, address: str, expires: dt.datetime) -> str:
@@ -39,31 +35,21 @@ def confirmation_message(
     newsletter: NewsletterSettings, address: str, link: str, hours: int, now: dt.datetime
 ) -> bytes:
     """The confirmation mail: plain text and a little HTML, in French."""
-    message = EmailMessage(policy=_POLICY)
-    message["From"] = formataddr((newsletter.from_name or newsletter.name, newsletter.from_address))
-    message["To"] = address
-    message["Subject"] = f"Confirmez votre inscription à {newsletter.name}"
-    message["Date"] = format_datetime(now)
-    digest_part = hashlib.sha256(f"{address}|{now.isoformat()}".encode()).hexdigest()[:32]
-    domain = newsletter.from_address.rpartition("@")[2]
-    message["Message-ID"] = f"<{digest_part}.confirm@{domain}>"
     text = (
         f"Bonjour,\n\nPour recevoir {newsletter.name} chaque semaine, confirmez votre "
         f"inscription en ouvrant ce lien\u00a0:\n\n{link}\n\nLe lien est valable {hours}\u00a0"
         "heures. Si vous n’avez rien demandé, ignorez ce message\u00a0: vous ne recevrez "
         f"rien.\n\n{newsletter.publisher}\n{newsletter.publisher_address}\n"
     )
-    message.set_content(text, cte="quoted-printable")
-    message.add_alternative(
+    html = (
         f'<!doctype html><html lang="fr"><body><p>Bonjour,</p><p>Pour recevoir '
         f"{_escape(newsletter.name)} chaque semaine, confirmez votre inscription&nbsp;:</p>"
         f'<p><a href="{_escape(link)}">Confirmer mon inscription</a></p>'
         f"<p>Le lien est valable {hours}&nbsp;heures. Si vous n’avez rien demandé, "
-        "ignorez ce message.</p></body></html>",
-        subtype="html",
-        cte="quoted-printable",
+        "ignorez ce message.</p></body></html>"
     )
-    return message.as_bytes()
+    subject = f"Confirmez votre inscription à {newsletter.name}"
+    return simple_message(newsletter, address, subject, text, now, html=html, kind="confirm")
 
 
 def _escape(text: str) -> str:

@@ -169,3 +169,14 @@ def test_an_issue_being_sent_cannot_be_rebuilt(ledger: Ledger) -> None:
 def test_an_unreachable_database_is_one_clear_error(tmp_path: object) -> None:
     with pytest.raises(LedgerError, match="cannot open database"):
         Ledger("sqlite:////nonexistent-dir/for/sure/ledger.db")
+
+
+def test_an_unsubscribe_counts_before_the_next_message_not_the_next_page(ledger: Ledger) -> None:
+    people = _people(ledger, 2)
+    issue_id = _prepare(ledger, people)
+    tasks = ledger.pending_page(issue_id, 0, 10, NOW)
+    assert [t.subscriber.email for t in tasks] == ["p0@example.org", "p1@example.org"]
+    ledger.set_subscriber_status("p1@example.org", "unsubscribed")
+    started = ledger.journal([Step(t.delivery_id) for t in tasks], {}, NOW)
+    assert started == [True, False]
+    assert ledger.in_flight(issue_id) == ["p0@example.org"]

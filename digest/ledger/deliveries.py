@@ -338,10 +338,20 @@ def _pending_row(
 
 
 def _start(conn: sa.Connection, delivery_id: int, now: dt.datetime) -> bool:
-    # The state guard makes a row startable once, even with two senders at work.
+    # The state guard makes a row startable once, even with two senders at work; the
+    # status guard makes an unsubscribe count before the next message, not the next page.
+    still_active = (
+        sa.select(subscribers.c.id)
+        .where(subscribers.c.id == deliveries.c.subscriber_id, subscribers.c.status == ACTIVE)
+        .exists()
+    )
     result = conn.execute(
         deliveries.update()
-        .where(deliveries.c.id == delivery_id, deliveries.c.state == DeliveryState.PENDING.value)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.state == DeliveryState.PENDING.value,
+            still_active,
+        )
         .values(
             state=DeliveryState.SENDING.value, attempts=deliveries.c.attempts + 1, updated_at=now
         )

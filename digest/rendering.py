@@ -126,6 +126,17 @@ def public_slots(newsletter: NewsletterSettings) -> PersonalSlots:
     )
 
 
+KEY_POINT = "• "
+
+
+def key_points(summary: str) -> list[str]:
+    """The points of a "key points" summary (every line a bullet), else an empty list."""
+    lines = [line.strip() for line in summary.splitlines() if line.strip()]
+    if not lines or not all(line.startswith(KEY_POINT) for line in lines):
+        return []
+    return [line.removeprefix(KEY_POINT).strip() for line in lines]
+
+
 def attribute_text(value: str) -> str:
     """Text for an HTML attribute (alt, title): no-break spaces made plain.
 
@@ -211,6 +222,7 @@ class Renderer:
             reading_time=_reading_time,
             attribute_text=attribute_text,
             is_web_url=is_web_url,
+            key_points=key_points,
         )
         self._web_slots = public_slots(newsletter)
 

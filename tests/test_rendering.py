@@ -479,3 +479,18 @@ def test_a_user_card_shadows_the_bundled_one_inside_the_sections(tmp_path: Path)
     cards = sum(len(section.stories) for section in make_issue().sections)
     assert out.html.count("Carte maison\u202f:") == cards, "typography applies to it too"
     assert "border-top:1px solid" not in out.html
+
+
+def test_a_key_points_summary_is_a_list_in_the_html_and_bullets_in_the_text(
+    renderer: Renderer,
+) -> None:
+    story = make_story(0, section="Culture", title="Le Louvre rouvre ses salles")
+    points = Summary(
+        "• Le musée rouvre lundi.\n• Trois salles sont neuves.\n• L’entrée reste gratuite.",
+        "learned-v1",
+    )
+    featured = Story(story.article, points, story.reading_minutes)
+    rendered = renderer.render(make_issue(featured=featured), date_label=DATE_LABEL)
+    assert "<li>Le musée rouvre lundi.</li>" in rendered.html
+    assert "<li>L’entrée reste gratuite.</li>" in rendered.html
+    assert "• Trois salles sont neuves." in rendered.text

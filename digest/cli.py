@@ -309,11 +309,16 @@ def check(ctx: Context, week: str | None) -> None:
 @week_option
 @pass_context
 def status(ctx: Context, week: str | None) -> None:
-    """Show the week's deliveries per state, the rate, the ETA and the last errors."""
+    """Show the week's state, deliveries per state, rate, ETA, last errors and next runs."""
+    from digest.scheduling import describe_week
+
+    iso_week = ctx.week(week)
     ledger = ctx.ledger()
     try:
-        saved = load_saved(ctx, ledger, ctx.week(week))
-        lines = describe_status(ledger, saved, utc_now())
+        lines = describe_week(ctx.settings, ledger, iso_week, utc_now())
+        saved = ledger.load_issue(ctx.settings.newsletter.name, iso_week)
+        if saved is not None:
+            lines += describe_status(ledger, saved, utc_now())
     finally:
         ledger.close()
     for line in lines:

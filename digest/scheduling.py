@@ -64,6 +64,30 @@ def next_run_times(settings: Settings, now: dt.datetime) -> dict[str, dt.datetim
     return runs
 
 
+def describe_week(settings: Settings, ledger: Ledger, week: IsoWeek, now: dt.datetime) -> list[str]:
+    """The week's editorial state (built, previewed, held, sending, sent) and next runs."""
+    name = settings.newsletter.name
+    saved = ledger.load_issue(name, week)
+    state = ledger.week_state(name, week)
+    steps = [f"built {saved.built_at:%Y-%m-%d %H:%M} UTC" if saved else "not built"]
+    if state.previewed_at is not None:
+        steps.append(f"previewed {state.previewed_at:%Y-%m-%d %H:%M} UTC")
+    if state.held:
+        steps.append("held ('digest release' allows the send)")
+    if saved is not None:
+        counts = ledger.counts(saved.id)
+        left = sum(counts.get(open_state, 0) for open_state in UNFINISHED)
+        if counts:
+            steps.append(f"sending, {left} left" if left else "sent")
+    lines = [f"week {week}: " + ", ".join(steps)]
+    if state.notice:
+        lines.append(f"  notice: {state.notice}")
+    zone = schedule_zone(settings)
+    for job, moment in next_run_times(settings, now).items():
+        lines.append(f"  next {job:8} {moment.astimezone(zone):%a %Y-%m-%d %H:%M %Z}")
+    return lines
+
+
 class WeeklyJobs:
     """What each scheduled run does, decided from the ledger at the time it runs."""
 

@@ -301,3 +301,22 @@ def test_a_missed_send_runs_within_the_grace_and_is_reported_beyond_it(
         assert bool(_to(week.smtp, "claire@example.org")) is sent
         notice = week.ledger.week_state("Toujours+", IsoWeek(2025, 4)).notice
         assert ("à faire à la main" in notice) is not sent
+
+
+def test_status_tells_the_weeks_state_and_the_next_runs(week: Week) -> None:
+    from digest.scheduling import describe_week
+
+    w04 = IsoWeek(2025, 4)
+    settings = week.jobs.settings
+    (first, *runs) = describe_week(settings, week.ledger, w04, THURSDAY)
+    assert first == "week 2025-W04: not built"
+    assert [line.split()[1] for line in runs] == ["build", "preview", "send"]
+    assert "Fri 2025-01-24 07:00 CET" in runs[2]
+    asyncio.run(week.jobs.build())
+    asyncio.run(week.jobs.preview())
+    week.ledger.set_held("Toujours+", w04, True, THURSDAY)
+    held = describe_week(settings, week.ledger, w04, THURSDAY)[0]
+    assert "built " in held and "previewed " in held and "held" in held
+    week.ledger.set_held("Toujours+", w04, False, THURSDAY)
+    asyncio.run(week.jobs.send())
+    assert describe_week(settings, week.ledger, w04, THURSDAY)[0].endswith(", sent")

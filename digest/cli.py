@@ -16,7 +16,7 @@ from digest.delivery import RelaySet, make_relays
 from digest.dispatch import SendOptions
 from digest.errors import ConfigError, DigestError
 from digest.ledger import Ledger
-from digest.models import DeliveryState, IsoWeek, SavedIssue, SendReport
+from digest.models import DeliveryState, IsoWeek, Outcome, SavedIssue, SendReport
 from digest.pipeline import (
     BuildResult,
     build_issue,
@@ -121,6 +121,21 @@ def build(ctx: Context, week: str | None, out: Path | None) -> None:
     iso_week = ctx.week(week)
     result = build_and_write(ctx, iso_week, out or Path("out") / str(iso_week))
     click.echo(describe_build(result, out or Path("out") / str(iso_week)))
+    _preview_again_if_previewed(ctx, result.saved)
+
+
+def _preview_again_if_previewed(ctx: Context, saved: SavedIssue) -> None:
+    """A rebuild after a preview (the note was fixed) goes to the editors again."""
+    recipients = ctx.settings.preview_recipients
+    ledger = ctx.ledger()
+    try:
+        previewed = ledger.week_state(saved.newsletter, saved.week).previewed_at
+    finally:
+        ledger.close()
+    if previewed is None or not recipients:
+        return
+    click.echo("The week had been previewed: sending the rebuilt issue to the editors.")
+    _report_preview(_deliver_preview(ctx, saved, list(recipients)))
 
 
 @cli.command("gather")
@@ -163,6 +178,12 @@ def describe_build(result: BuildResult, out: Path) -> str:
         lines.extend(f"    error: {error}" for error in report.errors)
     lines.extend(f"  gather: {note}" for note in result.gather.notes)
     lines.extend(f"  summary skipped: {error}" for error in result.summary_errors)
+    if result.summary_fallbacks:
+        lines.append(
+            f"  summaries: {len(result.summary_fallbacks)} written offline, "
+            "the model's answer having failed"
+        )
+        lines.extend(f"    fallback: {reason}" for reason in result.summary_fallbacks)
     lines.extend(f"  note: {note}" for note in result.notes)
     lines.extend(f"  preflight {finding}" for finding in result.findings)
     return "\n".join(lines)
@@ -191,12 +212,36 @@ def send_preview_command(ctx: Context, week: str | None, recipients: tuple[str, 
     addresses = [normalize_address(a) for a in recipients or ctx.settings.preview_recipients]
     if not addresses:
         raise ConfigError("no preview recipient: pass --to ADDR or set preview_recipients")
+    iso_week = ctx.week(week)
     ledger = ctx.ledger()
     try:
-        saved = load_saved(ctx, ledger, ctx.week(week))
+        saved = ledger.load_issue(ctx.settings.newsletter.name, iso_week)
+        if saved is None:
+            click.echo(f"No issue saved for {iso_week} yet: building it first.")
+            saved = run(build_issue(ctx.settings, ledger, iso_week, utc_now())).saved
     finally:
         ledger.close()
-    results = run(_preview(ctx, saved, addresses))
+    _report_preview(_deliver_preview(ctx, saved, addresses))
+
+
+def _deliver_preview(
+    ctx: Context, saved: SavedIssue, addresses: Sequence[str]
+) -> list[tuple[str, Outcome]]:
+    """Send the preview through the relay, or to the local catcher when there is none."""
+    if ctx.settings.smtp.host:
+        results: list[tuple[str, Outcome]] = run(_preview(ctx, saved, addresses))
+    else:
+        results = _preview_to_catcher(ctx, saved, addresses)
+    if any(outcome.state is DeliveryState.SENT for _, outcome in results):
+        ledger = ctx.ledger()
+        try:
+            ledger.mark_previewed(saved.newsletter, saved.week, utc_now())
+        finally:
+            ledger.close()
+    return results
+
+
+def _report_preview(results: list[tuple[str, Outcome]]) -> None:
     for address, outcome in results:
         click.echo(
             f"{address}: {outcome.state.value} {outcome.code or ''} {outcome.reply}".rstrip()
@@ -205,11 +250,41 @@ def send_preview_command(ctx: Context, week: str | None, recipients: tuple[str, 
         raise DigestError("the preview did not reach every recipient (see above)")
 
 
+PREVIEW_MAILBOX = Path("digest-previews")
+
+
+def _preview_to_catcher(
+    ctx: Context, saved: SavedIssue, addresses: Sequence[str]
+) -> list[tuple[str, Outcome]]:
+    """No relay configured: deliver the preview to the local mail catcher, as files."""
+    from digest.catcher import LOOPBACK, MailCatcher
+
+    with MailCatcher(PREVIEW_MAILBOX.resolve()) as catcher:
+        smtp = ctx.settings.smtp.model_copy(
+            update={"host": LOOPBACK, "port": catcher.port, "security": "none"}
+        )
+        local = ctx.settings.model_copy(update={"smtp": smtp})
+        results = run(_preview_with(local, saved, addresses))
+    click.echo(f"No smtp.host configured: the preview is in {catcher.folder}/ (.eml and .html)")
+    return results
+
+
+async def _preview_with(
+    settings: Settings, saved: SavedIssue, addresses: Sequence[str]
+) -> list[tuple[str, Outcome]]:
+    sender = make_relays(settings.smtp)
+    try:
+        await sender.check()
+        return await send_preview(saved, addresses, settings, sender, utc_now())
+    finally:
+        await sender.close()
+
+
 async def _preview(ctx: Context, saved: SavedIssue, addresses: Sequence[str]) -> list[Any]:
     sender = relays(ctx, None)
     try:
         await sender.check()
-        return await send_preview(saved, addresses, ctx.settings, sender, ctx.secret(), utc_now())
+        return await send_preview(saved, addresses, ctx.settings, sender, utc_now())
     finally:
         await sender.close()
 
@@ -262,6 +337,8 @@ def send(
 
 def relays(ctx: Context, ledger: Ledger | None) -> RelaySet:
     """The configured relays; with a ledger, their hourly quotas count the last hour."""
+    if not ctx.settings.smtp.host:
+        raise ConfigError("no SMTP relay configured: set smtp.host (or DIGEST_SMTP__HOST)")
     history = ledger.relay_usage_since(utc_now() - dt.timedelta(hours=1)) if ledger else None
     sending = ctx.settings.sending
     return make_relays(ctx.settings.smtp, sending.relays, history, sending.relay_cooldown_seconds)

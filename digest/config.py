@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from digest.errors import ConfigError
 
 ENV_PREFIX = "DIGEST_"
-_SECRET_KEYS = (("smtp", "password"), ("secret_key",))
+_SECRET_KEYS = (("smtp", "password"), ("secret_key",), ("summarizer", "api_key"))
 
 
 class _Section(BaseModel):
@@ -119,14 +127,38 @@ class CompositionSettings(_Section):
     html_budget_kib: int = Field(default=90, ge=20, le=100)
 
 
+class ModelEndpointSettings(_Section):
+    """An OpenAI-compatible chat completions endpoint that writes summaries."""
+
+    base_url: str = "http://127.0.0.1:11434/v1"
+    name: str = ""
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    concurrency: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
 class SummarizerSettings(_Section):
     """Which summarizer writes the summaries, how long they are and in which style."""
 
-    kind: Literal["learned", "lead"] = "learned"
+    kind: Literal["learned", "lead", "model"] = "learned"
     max_words: int = Field(default=30, ge=8, le=120)
     # When set, the target length in characters instead of words.
     max_chars: int = Field(default=0, ge=0, le=1000)
     style: Literal["paragraph", "key_points"] = "paragraph"
+    model: ModelEndpointSettings = ModelEndpointSettings()
+    api_key: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _model_named(self) -> SummarizerSettings:
+        if self.kind == "model" and not self.model.name:
+            raise ValueError("kind 'model' needs summarizer.model.name (the model to call)")
+        return self
 
 
 class TemplateSettings(_Section):
@@ -136,9 +168,9 @@ class TemplateSettings(_Section):
 
 
 class SmtpSettings(_Section):
-    """The relay that delivers the mail."""
+    """The relay that delivers the mail (no host: previews go to the local mail catcher)."""
 
-    host: str = "127.0.0.1"
+    host: str = ""
     port: int = Field(default=25, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str = ""

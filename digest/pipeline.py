@@ -18,7 +18,7 @@ from digest.composition import compose_issue, french_date, load_editor_note, mak
 from digest.config import CompositionSettings, Settings
 from digest.delivery import RelaySet, Sender
 from digest.dispatch import Dispatch, SendOptions, stop_on_signals
-from digest.errors import RenderError, SummaryError
+from digest.errors import RenderError
 from digest.exports import issue_to_json, write_build_files
 from digest.ledger import Ledger
 from digest.messages import build_message, make_message_id, personal_slots
@@ -38,7 +38,7 @@ from digest.preflight import Finding, Severity, check_issue, has_errors
 from digest.rendering import Renderer, fill_slots, public_slots
 from digest.signing import make_signer
 from digest.sources.gather import gather_articles
-from digest.summaries import make_summarizer, summary_key
+from digest.summaries import Written, make_summarizer, summarize_batch, summary_key
 
 Clock = Callable[[], dt.datetime]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9@._+-]")
@@ -55,6 +55,8 @@ class BuildResult:
     # What the build changed to fit (cards turned into briefs) and preflight's warnings.
     notes: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = ()
+    # Articles the offline summarizer wrote because the model's answer failed, and why.
+    summary_fallbacks: tuple[str, ...] = ()
 
 
 async def build_issue(
@@ -63,7 +65,7 @@ async def build_issue(
     """Gather, summarize, compose, render and save the week's issue."""
     zone = settings.newsletter.zone
     gathered = await gather_articles(settings.sources, week, zone, now, settings.gather)
-    stories, errors = summarize_articles(settings, gathered, ledger, now)
+    stories, errors, fallbacks = summarize_counted(settings, gathered, ledger, now)
     newsletter = settings.newsletter.name
     number = ledger.issue_number_for(newsletter, week)
     note = None
@@ -87,7 +89,7 @@ async def build_issue(
     )
     rendered, issue, notes, findings = render_checked(settings, issue, french_date(issue_date))
     saved = ledger.save_issue(newsletter, week, number, rendered, issue_to_json(issue), now)
-    return BuildResult(saved, issue, gathered, tuple(errors), notes, findings)
+    return BuildResult(saved, issue, gathered, tuple(errors), notes, findings, fallbacks)
 
 
 def pinned_composition(settings: Settings, gathered: GatherResult) -> CompositionSettings:
@@ -127,21 +129,36 @@ def summarize_articles(
     now: dt.datetime | None = None,
 ) -> tuple[list[Story], list[str]]:
     """Summarize every article (reusing the ledger's cached summaries); a failure is left out."""
+    stories, errors, _ = summarize_counted(settings, gathered, ledger, now)
+    return stories, errors
+
+
+def summarize_counted(
+    settings: Settings,
+    gathered: GatherResult,
+    ledger: Ledger | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[list[Story], list[str], tuple[str, ...]]:
+    """Stories, errors and fallbacks; the uncached articles are summarized as one batch."""
     summarizer = make_summarizer(settings.summarizer)
+    keys = [summary_key(article, settings.summarizer) for article in gathered.articles]
+    cached = [ledger.cached_summary(key) if ledger else None for key in keys]
+    missing = [a for a, hit in zip(gathered.articles, cached, strict=True) if hit is None]
+    fresh = iter(summarize_batch(summarizer, missing))
     stories: list[Story] = []
     errors: list[str] = []
-    for article in gathered.articles:
-        key = summary_key(article, settings.summarizer)
-        try:
-            summary = ledger.cached_summary(key) if ledger else None
-            if summary is None:
-                summary = summarizer.summarize(article)
-                if ledger:
-                    ledger.cache_summary(key, summary, now or dt.datetime.now(dt.UTC))
-            stories.append(make_story(article, summary))
-        except SummaryError as exc:
-            errors.append(str(exc))
-    return stories, errors
+    fallbacks: list[str] = []
+    for article, key, hit in zip(gathered.articles, keys, cached, strict=True):
+        written = Written(hit) if hit is not None else next(fresh)
+        if written.summary is None:
+            errors.append(written.error)
+            continue
+        # A fallback is not cached, so the next build asks the model again.
+        if hit is None and ledger and not written.fallback:
+            ledger.cache_summary(key, written.summary, now or dt.datetime.now(dt.UTC))
+        fallbacks += [written.fallback] if written.fallback else []
+        stories.append(make_story(article, written.summary))
+    return stories, errors, tuple(fallbacks)
 
 
 def issue_day(week: IsoWeek, now: dt.datetime, settings: Settings) -> dt.date:
@@ -163,10 +180,8 @@ def sender_domain(settings: Settings) -> str:
     return settings.newsletter.from_address.rpartition("@")[2] or "localhost"
 
 
-def make_preview(
-    saved: SavedIssue, recipient: str, settings: Settings, secret: bytes, now: dt.datetime
-) -> bytes:
-    """The exact message a subscriber gets, addressed to an editor, subject marked."""
+def make_preview(saved: SavedIssue, recipient: str, settings: Settings, now: dt.datetime) -> bytes:
+    """The exact message a subscriber gets (signed alike), to an editor, subject marked."""
     person = Subscriber(recipient)
     stamp = now.strftime("%Y%m%d%H%M%S")
     message_id = make_message_id(
@@ -185,9 +200,11 @@ def make_preview(
         public_slots(settings.newsletter),
         preferences_url=f"{settings.newsletter.web_base_url}/preferences",
     )
-    return build_message(
+    message = build_message(
         marked, person, slots, newsletter=settings.newsletter, message_id=message_id, date=now
     )
+    signer = make_signer(settings.sending, settings.newsletter)
+    return signer.sign(message) if signer is not None else message
 
 
 async def send_preview(
@@ -195,13 +212,12 @@ async def send_preview(
     recipients: Sequence[str],
     settings: Settings,
     sender: Sender,
-    secret: bytes,
     now: dt.datetime,
 ) -> list[tuple[str, Outcome]]:
     """Send the saved issue to the editors; nothing is written to the ledger."""
     results = []
     for recipient in recipients:
-        message = make_preview(saved, recipient, settings, secret, now)
+        message = make_preview(saved, recipient, settings, now)
         outcome = await sender.send(settings.newsletter.from_address, recipient, message)
         results.append((recipient, outcome))
     return results
@@ -330,6 +346,6 @@ def write_build(
             "issue.html": saved.rendered.web_html,
             "issue.txt": fill_slots(saved.rendered.text, public, html=False),
             "issue.json": saved.issue_json,
-            "preview.eml": make_preview(saved, reader, settings, secret, now),
+            "preview.eml": make_preview(saved, reader, settings, now),
         },
     )

@@ -146,9 +146,7 @@ class WeeklyJobs:
             return self._say(f"preview {week}: no preview_recipients configured")
         sender = await self.make_sender()
         try:
-            results = await send_preview(
-                saved, recipients, self.settings, sender, self.secret, self.clock()
-            )
+            results = await send_preview(saved, recipients, self.settings, sender, self.clock())
         finally:
             await sender.close()
         self.ledger.mark_previewed(self.name, week, self.clock())

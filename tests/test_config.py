@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from digest.config import Settings, load_settings
+from digest.config import _SECRET_KEYS, Settings, load_settings
 from digest.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_the_example_config_loads_and_names_every_setting() -> None:
     load_settings(EXAMPLE)
     text = EXAMPLE.read_text(encoding="utf-8")
-    secrets = {"secret_key", "smtp.password"}
+    secrets = {".".join(keys) for keys in _SECRET_KEYS}
     for key in _setting_paths(Settings, ""):
         if key in secrets:
             env = "DIGEST_" + key.replace(".", "__").upper()

@@ -134,3 +134,21 @@ def test_one_personalised_message_matches_its_golden_copy() -> None:
     head = produced.split(b"\r\n\r\n", 1)[0]
     assert all(len(line) <= 998 for line in produced.split(b"\r\n"))
     assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in head
+
+
+def test_the_editors_preview_is_signed_like_a_subscribers_message(dkim_key: DkimKey) -> None:
+    from digest.config import Settings
+    from digest.models import IsoWeek, SavedIssue
+    from digest.pipeline import make_preview
+
+    settings = Settings.model_validate(
+        {
+            "newsletter": NEWSLETTER.model_dump(),
+            "sending": {"dkim_key_file": str(dkim_key.private), "dkim_selector": "lettre2025"},
+        }
+    )
+    now = dt.datetime(2025, 1, 24, 6, 0, tzinfo=dt.UTC)
+    saved = SavedIssue(1, "Toujours+", IsoWeek(2025, 4), 1, RENDERED, "{}", now)
+    preview = make_preview(saved, "redaction@example.org", settings, now)
+    assert preview.startswith(b"DKIM-Signature:")
+    assert _verify(preview, dkim_key)

@@ -179,3 +179,36 @@ def test_a_missing_secret_key_is_named(
     )
     assert done.returncode == 1
     assert "DIGEST_SECRET_KEY is not set" in done.stderr
+
+
+def test_without_a_relay_the_preview_is_built_and_lands_in_the_local_catcher(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    config = write_config(tmp_path, smtp_server)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(re.sub(r'host = "[^"]*"\n', 'host = ""\n', text), encoding="utf-8")
+    preview = digest(config, "send-preview", "--week", "2025-W04", "--to", "chef@example.org")
+    assert preview.returncode == 0, preview.stderr
+    assert "building it first" in preview.stdout
+    (eml,) = (tmp_path / "digest-previews").glob("*chef@example.org.eml")
+    assert parse(eml.read_bytes())["Subject"].startswith("[Aperçu] Toujours+ n°1")
+    assert smtp_server.handler.messages == []
+    refused = digest(config, "send", "--week", "2025-W04")
+    assert refused.returncode == 1
+    assert "no SMTP relay configured: set smtp.host" in refused.stderr
+
+
+def test_a_rebuild_after_the_preview_sends_the_editors_a_new_preview(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    config = write_config(tmp_path, smtp_server)
+    assert digest(config, "build", "--week", "2025-W04", "--out", "out").returncode == 0
+    assert smtp_server.handler.messages == [], "a first build previews nothing by itself"
+    assert digest(config, "send-preview", "--week", "2025-W04").returncode == 0
+    rebuilt = digest(config, "build", "--week", "2025-W04", "--out", "out")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "sending the rebuilt issue to the editors" in rebuilt.stdout
+    previews = [m for m in smtp_server.handler.messages if m.rcpt_tos == ["redaction@example.org"]]
+    assert len(previews) == 2
+    status = digest(config, "status", "--week", "2025-W04")
+    assert "previewed " in status.stdout

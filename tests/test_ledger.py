@@ -180,3 +180,14 @@ def test_an_unsubscribe_counts_before_the_next_message_not_the_next_page(ledger:
     started = ledger.journal([Step(t.delivery_id) for t in tasks], {}, NOW)
     assert started == [True, False]
     assert ledger.in_flight(issue_id) == ["p0@example.org"]
+
+
+def test_an_unconfirmed_sign_up_never_receives_an_issue(ledger: Ledger) -> None:
+    people = _people(ledger, 1)
+    outcome = ledger.request_subscription("new@example.org", "", NOW, dt.timedelta(hours=1))
+    assert outcome.value == "send_confirmation"
+    issue_id = _prepare(ledger, people)
+    tasks = ledger.pending_page(issue_id, 0, 10, NOW)
+    assert [t.subscriber.email for t in tasks] == ["p0@example.org"]
+    ledger.confirm_subscription("new@example.org")
+    assert ledger.find_subscriber("new@example.org") is not None

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -143,3 +144,53 @@ def test_sigterm_stops_at_a_message_boundary_and_says_how_to_resume(
     resumed = _digest(config, "send", "--week", "2025-W04")
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(received(slow_server)) == [f"p{i:05d}@example.org" for i in range(PEOPLE)]
+
+
+def test_the_scheduler_resumes_a_stopped_send_and_sigterm_stops_it_at_a_boundary(
+    tmp_path: Path, slow_server: SmtpServer
+) -> None:
+    import datetime as dt
+
+    from digest.models import IsoWeek
+    from tests.sendkit import RENDERED
+
+    config = _config(tmp_path, slow_server)
+    this_week = IsoWeek.containing(dt.datetime.now(dt.UTC), ZoneInfo("Europe/Paris"))
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        ledger.save_issue("Toujours+", this_week, 2, RENDERED, "{}", dt.datetime.now(dt.UTC))
+    finally:
+        ledger.close()
+    started = _digest(config, "send", "--limit", "20")
+    assert started.returncode == 0, started.stderr
+
+    def schedule() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "digest.cli", "--config", str(config), "schedule"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            cwd=config.parent,
+        )
+
+    first = schedule()
+    deadline = time.monotonic() + 60
+    while len(received(slow_server)) < 60 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert "resuming it" in out
+    stopped_at = len(received(slow_server))
+    assert 60 <= stopped_at < PEOPLE, "the scheduler should stop in the middle of the send"
+
+    second = schedule()
+    deadline = time.monotonic() + 120
+    while len(received(slow_server)) < PEOPLE and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second.send_signal(signal.SIGTERM)
+    second.communicate(timeout=60)
+    counts = Counter(received(slow_server))
+    assert len(counts) == PEOPLE, "somebody was never mailed"
+    assert max(counts.values()) == 1, "somebody was mailed twice"

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from digest.config import SummarizerSettings
+from digest.errors import SummaryError
 from digest.models import Article, Summary
 from digest.summaries.lead import LeadSummarizer
 from digest.summaries.learned import LearnedSummarizer, load_scorer
+from digest.summaries.model import ModelSummarizer, make_model_summarizer
+from digest.summaries.written import Written
 
 __all__ = [
     "LeadSummarizer",
     "LearnedSummarizer",
+    "ModelSummarizer",
     "Summarizer",
+    "Written",
     "make_summarizer",
+    "summarize_batch",
     "summary_key",
 ]
 
@@ -28,10 +35,34 @@ class Summarizer(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchSummarizer(Protocol):
+    """A summarizer that writes a batch at once (concurrently), reporting its fallbacks."""
+
+    def summarize_all(self, articles: Sequence[Article]) -> list[Written]:
+        """One outcome per article, in order."""
+        ...
+
+
+def summarize_batch(summarizer: Summarizer, articles: Sequence[Article]) -> list[Written]:
+    """One outcome per article, in order; a batch summarizer gets the whole batch."""
+    if isinstance(summarizer, BatchSummarizer):
+        return summarizer.summarize_all(articles)
+    written = []
+    for article in articles:
+        try:
+            written.append(Written(summarizer.summarize(article)))
+        except SummaryError as exc:
+            written.append(Written(None, error=str(exc)))
+    return written
+
+
 def make_summarizer(settings: SummarizerSettings) -> Summarizer:
     """The summarizer that ``[summarizer]`` names."""
     if settings.kind == "lead":
         return LeadSummarizer(max_words=settings.max_words)
+    if settings.kind == "model":
+        return make_model_summarizer(settings)
     return LearnedSummarizer(
         max_words=settings.max_words, max_chars=settings.max_chars, style=settings.style
     )
@@ -39,6 +70,9 @@ def make_summarizer(settings: SummarizerSettings) -> Summarizer:
 
 def summary_key(article: Article, settings: SummarizerSettings) -> str:
     """A hash of what a summary depends on: the article's text, the settings, the model."""
-    model = load_scorer().digest if settings.kind == "learned" else ""
-    parts = [article.title, article.standfirst, article.text, settings.model_dump_json(), model]
+    model = load_scorer().digest if settings.kind in ("learned", "model") else ""
+    # The key never enters the hash; the endpoint only matters when it writes the summary.
+    omit = {"api_key"} if settings.kind == "model" else {"api_key", "model"}
+    shown = settings.model_dump_json(exclude=omit)
+    parts = [article.title, article.standfirst, article.text, shown, model]
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""The sub-commands of ``digest``, grouped by what they act on; cli.py registers them."""

@@ -14,61 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SmtpServer
+from tests.weekkit import digest, write_config
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "week"
 NOISE = ("Lecture Zen", "Résumer l'article", "Résumer l’article")
 SUBSCRIBERS = (
     "email,name\nclaire@example.org,Claire\nkarim@example.org,Karim\nlea@example.org,Léa\n"
 )
-
-
-def write_config(tmp_path: Path, server: SmtpServer) -> Path:
-    """A config for the fixture week, sending to the test SMTP server."""
-    config = tmp_path / "digest.toml"
-    config.write_text(
-        f"""
-preview_recipients = ["redaction@example.org"]
-
-[newsletter]
-name = "Toujours+"
-from_address = "lettre@example.org"
-web_base_url = "https://lettre.example.org"
-unsubscribe_mailto = "desinscription@example.org"
-
-[[sources]]
-name = "Fixtures"
-kind = "folder"
-path = "{FIXTURES}"
-base_url = "https://lettre.example.org/articles/"
-
-[composition]
-sections = ["Politique", "France", "Monde"]
-
-[smtp]
-host = "{server.host}"
-port = {server.port}
-security = "none"
-
-[database]
-url = "sqlite:///ledger.db"
-""",
-        encoding="utf-8",
-    )
-    return config
-
-
-def digest(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the installed command as a user would."""
-    env = {**os.environ, "DIGEST_SECRET_KEY": "test-secret-key-of-enough-length"}
-    return subprocess.run(
-        [sys.executable, "-m", "digest.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=config.parent,
-        timeout=120,
-        check=False,
-    )
 
 
 def parse(raw: bytes) -> EmailMessage:

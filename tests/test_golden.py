@@ -19,8 +19,8 @@ from digest.config import load_settings
 from digest.ledger import Ledger
 from digest.models import IsoWeek
 from digest.pipeline import build_issue, write_build
+from tests.weekkit import write_config
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "week"
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 NOW = dt.datetime(2025, 1, 24, 6, 0, tzinfo=dt.UTC)
 FILES = ("issue.html", "issue.txt", "issue.json", "preview.eml")
@@ -29,27 +29,7 @@ FILES = ("issue.html", "issue.txt", "issue.json", "preview.eml")
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("golden")
-    config = folder / "digest.toml"
-    config.write_text(
-        f"""
-preview_recipients = ["redaction@example.org"]
-[newsletter]
-name = "Toujours+"
-from_address = "lettre@example.org"
-web_base_url = "https://lettre.example.org"
-unsubscribe_mailto = "desinscription@example.org"
-[[sources]]
-name = "Fixtures"
-kind = "folder"
-path = "{FIXTURES}"
-base_url = "https://lettre.example.org/articles/"
-[composition]
-sections = ["Politique", "France", "Monde"]
-[database]
-url = "sqlite:///ledger.db"
-""",
-        encoding="utf-8",
-    )
+    config = write_config(folder)
     settings = load_settings(config)
     ledger = Ledger(settings.database.url)
     try:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,8 @@ from digest.models import RenderedIssue
 from digest.preflight import Severity, check_issue, has_errors, link_problem
 from digest.rendering import SLOT_UNSUBSCRIBE_URL, Renderer
 from tests.test_rendering import DATE_LABEL, make_issue
+from tests.weekkit import digest
+from tests.weekkit import write_config as write_week_config
 
 
 @pytest.fixture(scope="module")
@@ -105,48 +104,17 @@ def test_errors_come_first(good: RenderedIssue) -> None:
     assert str(check_issue(bad)[0]).startswith("error: ")
 
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "week"
-
-
 def write_config(folder: Path, templates: Path | None = None) -> Path:
-    config = folder / "digest.toml"
     extra = f'[templates]\nfolder = "{templates}"\n' if templates else ""
-    config.write_text(
-        f"""
-[newsletter]
-web_base_url = "https://lettre.example.org"
-[[sources]]
-name = "Fixtures"
-kind = "folder"
-path = "{FIXTURES}"
-base_url = "https://lettre.example.org/articles/"
-[database]
-url = "sqlite:///ledger.db"
-{extra}""",
-        encoding="utf-8",
-    )
-    return config
-
-
-def run_digest(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DIGEST_SECRET_KEY": "test-secret-key-of-enough-length"}
-    return subprocess.run(
-        [sys.executable, "-m", "digest.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=config.parent,
-        timeout=120,
-        check=False,
-    )
+    return write_week_config(folder, extra=extra)
 
 
 def test_digest_check_lists_the_findings_of_the_saved_issue(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    assert run_digest(config, "check", "--week", "2025-W04").returncode == 1, "nothing built"
-    built = run_digest(config, "build", "--week", "2025-W04", "--out", "out")
+    assert digest(config, "check", "--week", "2025-W04").returncode == 1, "nothing built"
+    built = digest(config, "build", "--week", "2025-W04", "--out", "out")
     assert built.returncode == 0, built.stderr
-    done = run_digest(config, "check", "--week", "2025-W04")
+    done = digest(config, "check", "--week", "2025-W04")
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"\(2025-W04\): \d+\.\d KiB of HTML, \d+ findings", done.stdout)
     assert "error:" not in done.stdout
@@ -160,11 +128,11 @@ def test_build_refuses_an_issue_without_unsubscribe_link(tmp_path: Path) -> None
         encoding="utf-8",
     )
     config = write_config(tmp_path, templates)
-    built = run_digest(config, "build", "--week", "2025-W04", "--out", "out")
+    built = digest(config, "build", "--week", "2025-W04", "--out", "out")
     assert built.returncode == 1
     assert "not ready, not saved" in built.stderr
     assert "error: unsubscribe: the HTML part has no unsubscribe link" in built.stderr
     assert "Traceback" not in built.stderr
-    status = run_digest(config, "status", "--week", "2025-W04")
+    status = digest(config, "status", "--week", "2025-W04")
     assert status.returncode == 0
     assert "week 2025-W04: not built" in status.stdout

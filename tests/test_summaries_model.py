@@ -26,7 +26,7 @@ from digest.pipeline import summarize_counted
 from digest.summaries import ModelSummarizer, make_summarizer, summary_key
 from digest.summaries.learned import LearnedSummarizer
 from tests.conftest import SmtpServer
-from tests.test_end_to_end import digest, write_config
+from tests.weekkit import digest, write_config
 
 NOW = dt.datetime(2025, 1, 24, 6, 0, tzinfo=dt.UTC)
 KEY = "sk-test-0123456789abcdef"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from digest.errors import SubscriberError
 from digest.ledger import Ledger
-from digest.ledger.deliveries import HARD, SOFT
+from digest.ledger.bounce_record import HARD, SOFT
 
 _STATUS = re.compile(r"^\s*([245])\.\d{1,3}\.\d{1,3}")
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from digest.errors import LedgerError
+from digest.ledger.bounce_record import BounceBook
 from digest.ledger.calendar import CalendarBook
 from digest.ledger.deliveries import DeliveryBook
 from digest.ledger.schema import upgrade_schema
@@ -36,7 +37,7 @@ PAUSED = "paused"
 UNSUBSCRIBED = "unsubscribed"
 
 
-class Ledger(DeliveryBook, CalendarBook, SummaryBook):
+class Ledger(DeliveryBook, BounceBook, CalendarBook, SummaryBook):
     """Subscribers, saved issues and deliveries in one SQL database."""
 
     def __init__(self, url: str) -> None:

@@ -1,4 +1,4 @@
-"""The deliveries of an issue: one row per (issue, subscriber), and the bounce record.
+"""The deliveries of an issue: one row per (issue, subscriber).
 
 A row moves pending -> sending -> sent | deferred | bounced | failed, or to suppressed
 when its subscriber left before it was sent. A row is marked sending, and committed,
@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from digest.ledger.tables import bounces, deliveries, relay_usage, subscribers
+from digest.ledger.bounce_record import record_send_bounce
+from digest.ledger.tables import deliveries, relay_usage, subscribers
 from digest.models import DeliveryState, DeliveryTask, Outcome, Subscriber
 
 ACTIVE = "active"
-BOUNCED = "bounced"
-HARD, SOFT = "hard", "soft"
 _OPEN = (DeliveryState.PENDING.value, DeliveryState.DEFERRED.value)
 _ERRORS = (DeliveryState.DEFERRED.value, DeliveryState.BOUNCED.value, DeliveryState.FAILED.value)
 
@@ -47,7 +46,7 @@ class DeliveryError:
 
 
 class DeliveryBook:
-    """Delivery rows and bounces; mixed into Ledger, which provides ``_tx``."""
+    """Delivery rows; mixed into Ledger, which provides ``_tx``."""
 
     _tx: Callable[[], AbstractContextManager[sa.Connection]]
 
@@ -259,20 +258,6 @@ class DeliveryBook:
             usage.setdefault(row.relay, []).append((_aware(row.minute), int(row[2])))
         return usage
 
-    def record_bounce(
-        self, email: str, kind: str, reason: str, now: dt.datetime, soft_limit: int
-    ) -> str | None:
-        """Add a bounce to the record; the subscriber's status after it, None if unknown."""
-        with self._tx() as conn:
-            row = conn.execute(
-                sa.select(subscribers.c.id, subscribers.c.status).where(
-                    subscribers.c.email == email
-                )
-            ).first()
-            if row is None:
-                return None
-            return _add_bounce(conn, int(row.id), str(row.status), kind, reason, now, soft_limit)
-
     def unsent_subscribers(
         self, issue_id: int, after_id: int, limit: int, only: Collection[str] = ()
     ) -> list[Subscriber]:
@@ -388,7 +373,8 @@ def _finish_all(conn: sa.Connection, steps: list[Step], now: dt.datetime) -> Non
         return
     conn.execute(_FINISH, [_finish_params(step, now) for step in steps])
     for step in steps:
-        _record_bounce(conn, step, now)
+        if step.outcome is not None:
+            record_send_bounce(conn, step.delivery_id, step.outcome, now)
 
 
 def _finish_params(step: Step, now: dt.datetime) -> dict[str, object]:
@@ -403,42 +389,6 @@ def _finish_params(step: Step, now: dt.datetime) -> dict[str, object]:
         "via": step.relay or None,
         "at": now,
     }
-
-
-def _record_bounce(conn: sa.Connection, step: Step, now: dt.datetime) -> None:
-    outcome = step.outcome
-    assert outcome is not None
-    if outcome.state is DeliveryState.BOUNCED:
-        row = conn.execute(
-            sa.select(subscribers.c.id, subscribers.c.status)
-            .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
-            .where(deliveries.c.id == step.delivery_id)
-        ).first()
-        if row is not None:
-            reason = f"{outcome.code} {outcome.reply}"[:2000]
-            _add_bounce(conn, int(row.id), str(row.status), HARD, reason, now, 1)
-
-
-def _add_bounce(
-    conn: sa.Connection,
-    sid: int,
-    status: str,
-    kind: str,
-    reason: str,
-    now: dt.datetime,
-    soft_limit: int,
-) -> str:
-    conn.execute(bounces.insert().values(subscriber_id=sid, kind=kind, reason=reason, at=now))
-    if status != ACTIVE:
-        return status
-    if kind == SOFT:
-        softs = conn.execute(
-            sa.select(sa.func.count()).where(bounces.c.subscriber_id == sid, bounces.c.kind == SOFT)
-        ).scalar()
-        if int(softs or 0) < soft_limit:
-            return status
-    conn.execute(subscribers.update().where(subscribers.c.id == sid).values(status=BOUNCED))
-    return BOUNCED
 
 
 def _add_usage(conn: sa.Connection, relay: str, minute: dt.datetime, count: int) -> None:

@@ -28,6 +28,15 @@ ENV_PREFIX = "DIGEST_"
 _SECRET_KEYS = (("smtp", "password"), ("secret_key",), ("summarizer", "api_key"))
 
 
+def known_timezone(value: str) -> str:
+    """``value`` if it names an IANA timezone, else a ValueError saying what is expected."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {value!r} (e.g. Europe/Paris)") from exc
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,11 +74,7 @@ class NewsletterSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r} (e.g. Europe/Paris)") from exc
-        return value
+        return known_timezone(value)
 
     @field_validator("web_base_url")
     @classmethod
@@ -257,12 +262,7 @@ class ScheduleSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        if value:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown timezone {value!r} (e.g. Europe/Paris)") from exc
-        return value
+        return known_timezone(value) if value else value
 
 
 class DatabaseSettings(_Section):

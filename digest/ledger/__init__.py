@@ -188,7 +188,7 @@ class Ledger(DeliveryBook, BounceBook, CalendarBook, SummaryBook):
             number=row.number,
             rendered=rendered,
             issue_json=row.issue_json,
-            built_at=_aware(row.built_at),
+            built_at=row.built_at,
         )
 
     # -- subscriptions (web) -----------------------------------------------------------
@@ -199,7 +199,7 @@ class Ledger(DeliveryBook, BounceBook, CalendarBook, SummaryBook):
             row = conn.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
         if row is None:
             return None
-        paused = _aware(row.paused_until) if row.paused_until else None
+        paused = row.paused_until
         return SubscriberRecord(Subscriber(row.email, row.name, row.id), row.status, paused)
 
     def request_subscription(
@@ -225,7 +225,7 @@ class Ledger(DeliveryBook, BounceBook, CalendarBook, SummaryBook):
                 return SignupOutcome.SEND_CONFIRMATION
             if row.status in (ACTIVE, PAUSED):
                 return SignupOutcome.ALREADY_SUBSCRIBED
-            last = _aware(row.confirmation_sent_at) if row.confirmation_sent_at else None
+            last = row.confirmation_sent_at
             if row.status == PENDING and last is not None and now - last < resend_after:
                 return SignupOutcome.TOO_SOON
             conn.execute(
@@ -277,9 +277,7 @@ class Ledger(DeliveryBook, BounceBook, CalendarBook, SummaryBook):
                 .where(issues.c.newsletter == newsletter)
                 .order_by(issues.c.number.desc())
             ).all()
-        return [
-            IssueEntry(IsoWeek.parse(r.week), r.number, r.subject, _aware(r.built_at)) for r in rows
-        ]
+        return [IssueEntry(IsoWeek.parse(r.week), r.number, r.subject, r.built_at) for r in rows]
 
 
 def _refuse_if_delivered(conn: sa.Connection, issue_id: int, week: IsoWeek) -> None:
@@ -300,11 +298,6 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    # SQLite returns naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _safe_url(url: str) -> str:

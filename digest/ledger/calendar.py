@@ -38,7 +38,7 @@ class CalendarBook:
             ).first()
         if row is None:
             return WeekState()
-        previewed = _aware(row.previewed_at) if row.previewed_at else None
+        previewed = row.previewed_at
         return WeekState(bool(row.held), previewed, row.notice or "")
 
     def set_held(self, newsletter: str, week: IsoWeek, held: bool, now: dt.datetime) -> None:
@@ -78,7 +78,7 @@ class CalendarBook:
                         leases.insert().values(name=name, holder=holder, expires_at=now + ttl)
                     )
                     return True
-                if row.holder != holder and _aware(row.expires_at) > now:
+                if row.holder != holder and row.expires_at > now:
                     return False
                 conn.execute(
                     leases.update()
@@ -93,7 +93,7 @@ class CalendarBook:
         """Who holds a live lease ``name``, if anyone."""
         with self._tx() as conn:
             row = conn.execute(sa.select(leases).where(leases.c.name == name)).first()
-        if row is None or _aware(row.expires_at) <= now:
+        if row is None or row.expires_at <= now:
             return None
         return str(row.holder)
 
@@ -101,8 +101,3 @@ class CalendarBook:
         """Give the lease up (on a clean stop), so a successor need not wait for expiry."""
         with self._tx() as conn:
             conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    # SQLite returns naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -177,7 +177,7 @@ class DeliveryBook:
                     deliveries.c.state == DeliveryState.DEFERRED.value,
                 )
             ).scalar()
-        return _aware(value) if value is not None else None
+        return value
 
     def resend_unconfirmed(self, issue_id: int, now: dt.datetime) -> list[str]:
         """Rows left in sending go back to pending (asked for explicitly); returns the addresses."""
@@ -233,8 +233,7 @@ class DeliveryBook:
                 .limit(limit)
             ).all()
         return [
-            DeliveryError(r.email, r.state, r.smtp_code, r.smtp_reply, _aware(r.updated_at))
-            for r in rows
+            DeliveryError(r.email, r.state, r.smtp_code, r.smtp_reply, r.updated_at) for r in rows
         ]
 
     def sent_since(self, issue_id: int, since: dt.datetime) -> int:
@@ -255,7 +254,7 @@ class DeliveryBook:
         with self._tx() as conn:
             rows = conn.execute(sa.select(relay_usage).where(relay_usage.c.minute >= since)).all()
         for row in rows:
-            usage.setdefault(row.relay, []).append((_aware(row.minute), int(row[2])))
+            usage.setdefault(row.relay, []).append((row.minute, int(row[2])))
         return usage
 
     def unsent_subscribers(
@@ -399,8 +398,3 @@ def _add_usage(conn: sa.Connection, relay: str, minute: dt.datetime, count: int)
     )
     if not updated.rowcount:
         conn.execute(relay_usage.insert().values(relay=relay, minute=minute, count=count))
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    # SQLite returns naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -58,17 +58,17 @@ def chromium() -> str:
     return path
 
 
-def measure(html: str, width: int) -> Measure:
-    """Load ``html`` in a window ``width`` pixels wide and measure it."""
+def dump_dom(page_html: str, *flags: str) -> str:
+    """The DOM of ``page_html`` once loaded in headless Chromium (its scripts have run)."""
     with tempfile.TemporaryDirectory() as folder:
         page = Path(folder) / "page.html"
-        page.write_text(_FRAME.format(width=width, srcdoc=escape(html)), encoding="utf-8")
+        page.write_text(page_html, encoding="utf-8")
         done = subprocess.run(
             [
                 chromium(),
                 *FLAGS,
+                *flags,
                 f"--user-data-dir={folder}/profile",
-                f"--window-size={width},900",
                 "--virtual-time-budget=2000",
                 "--dump-dom",
                 page.as_uri(),
@@ -78,7 +78,13 @@ def measure(html: str, width: int) -> Measure:
             timeout=60,
             check=True,
         )
-    found = re.search(r'data-measure="(\d+)x(\d+)x(\d+)"', done.stdout)
+    return done.stdout
+
+
+def measure(html: str, width: int) -> Measure:
+    """Load ``html`` in a frame ``width`` pixels wide and measure it."""
+    dom = dump_dom(_FRAME.format(width=width, srcdoc=escape(html)), f"--window-size={width},900")
+    found = re.search(r'data-measure="(\d+)x(\d+)x(\d+)"', dom)
     assert found is not None, "the page did not finish loading in Chromium"
     return Measure(*(int(group) for group in found.groups()))
 
@@ -104,26 +110,8 @@ document.getElementById("page").addEventListener("load", (event) => {{
 def colours(html: str, selector: str, text: str, *, dark: bool) -> tuple[str, str]:
     """Text and background colours of the last ``selector`` element starting with ``text``."""
     scheme = ["--force-dark-mode", "--blink-settings=preferredColorScheme=0"] if dark else []
-    with tempfile.TemporaryDirectory() as folder:
-        page = Path(folder) / "page.html"
-        frame = _COLOURS.format(width=600, srcdoc=escape(html), selector=selector, text=text)
-        page.write_text(frame, encoding="utf-8")
-        done = subprocess.run(
-            [
-                chromium(),
-                *FLAGS,
-                *scheme,
-                f"--user-data-dir={folder}/profile",
-                "--window-size=600,900",
-                "--virtual-time-budget=2000",
-                "--dump-dom",
-                page.as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-    found = re.search(r'data-colours="([^"|]+)\|([^"]+)"', done.stdout)
+    frame = _COLOURS.format(width=600, srcdoc=escape(html), selector=selector, text=text)
+    dom = dump_dom(frame, *scheme, "--window-size=600,900")
+    found = re.search(r'data-colours="([^"|]+)\|([^"]+)"', dom)
     assert found is not None, "the page did not finish loading in Chromium"
     return found.group(1), found.group(2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import socket
 import ssl
@@ -9,6 +11,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,16 @@ class SmtpServer:
     host: str
     port: int
     handler: RecordingHandler
+
+    def parsed(self, to: str | None = None) -> list[EmailMessage]:
+        """The messages received (for ``to`` only, when given), parsed, in arrival order."""
+        found = []
+        for item in self.handler.messages:
+            if to is None or to in item.rcpt_tos:
+                message = email.message_from_bytes(item.content, policy=email.policy.default)
+                assert isinstance(message, EmailMessage)
+                found.append(message)
+        return found
 
 
 @pytest.fixture

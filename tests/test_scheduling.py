@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email
-import email.policy
 import os
 import re
 import signal
@@ -122,16 +120,6 @@ def _week(settings: Settings, smtp: SmtpServer) -> Iterator[Week]:
     ledger.close()
 
 
-def _to(smtp: SmtpServer, address: str) -> list[EmailMessage]:
-    found = []
-    for item in smtp.handler.messages:
-        if address in item.rcpt_tos:
-            message = email.message_from_bytes(item.content, policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            found.append(message)
-    return found
-
-
 def _html(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("html",))
     assert part is not None
@@ -146,10 +134,10 @@ def _without_personal_links(html: str) -> str:
 def test_build_preview_send_then_never_again(week: Week) -> None:
     asyncio.run(week.jobs.build())
     asyncio.run(week.jobs.preview())
-    (preview,) = _to(week.smtp, "redaction@example.org")
+    (preview,) = week.smtp.parsed("redaction@example.org")
     assert preview["Subject"].startswith("[Aperçu] Toujours+ n°1")
     asyncio.run(week.jobs.send())
-    (claire,) = _to(week.smtp, "claire@example.org")
+    (claire,) = week.smtp.parsed("claire@example.org")
     assert claire["Subject"] == preview["Subject"].removeprefix("[Aperçu] ")
     assert _without_personal_links(_html(claire)) == _without_personal_links(_html(preview))
     before = len(week.smtp.handler.messages)
@@ -164,11 +152,11 @@ def test_a_held_week_is_not_sent_until_released(week: Week) -> None:
     asyncio.run(week.jobs.build())
     week.ledger.set_held("Toujours+", IsoWeek(2025, 4), True, THURSDAY)
     asyncio.run(week.jobs.send())
-    assert _to(week.smtp, "claire@example.org") == []
+    assert week.smtp.parsed("claire@example.org") == []
     assert "held by an editor" in week.lines[-1]
     week.ledger.set_held("Toujours+", IsoWeek(2025, 4), False, THURSDAY)
     asyncio.run(week.jobs.send())
-    assert len(_to(week.smtp, "claire@example.org")) == 1
+    assert len(week.smtp.parsed("claire@example.org")) == 1
 
 
 def test_a_thin_week_is_not_sent_and_the_editors_are_told(
@@ -177,8 +165,8 @@ def test_a_thin_week_is_not_sent_and_the_editors_are_told(
     for week in _week(settings_for(tmp_path, smtp_server, min_articles=50), smtp_server):
         asyncio.run(week.jobs.build())
         asyncio.run(week.jobs.send())
-        assert _to(week.smtp, "claire@example.org") == []
-        (notice,) = _to(week.smtp, "redaction@example.org")
+        assert week.smtp.parsed("claire@example.org") == []
+        (notice,) = week.smtp.parsed("redaction@example.org")
         assert "semaine trop mince" in notice["Subject"]
         state = week.ledger.week_state("Toujours+", IsoWeek(2025, 4))
         assert state.notice.startswith("semaine trop mince")
@@ -186,7 +174,7 @@ def test_a_thin_week_is_not_sent_and_the_editors_are_told(
 
 def test_a_send_without_a_built_issue_is_reported_not_invented(week: Week) -> None:
     asyncio.run(week.jobs.send())
-    assert _to(week.smtp, "claire@example.org") == []
+    assert week.smtp.parsed("claire@example.org") == []
     assert "aucun numéro construit" in week.lines[-1]
 
 
@@ -298,7 +286,7 @@ def test_a_missed_send_runs_within_the_grace_and_is_reported_beyond_it(
         asyncio.run(week.jobs.build())
         _prime_missed_send(settings, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=late_minutes))
         _run_scheduler_for(week, 3.0)
-        assert bool(_to(week.smtp, "claire@example.org")) is sent
+        assert bool(week.smtp.parsed("claire@example.org")) is sent
         notice = week.ledger.week_state("Toujours+", IsoWeek(2025, 4)).notice
         assert ("à faire à la main" in notice) is not sent
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email
-import email.policy
 import os
 import re
 import threading
@@ -77,16 +75,6 @@ def web_server(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[tuple[Settin
         ledger.close()
 
 
-def _messages_to(smtp: SmtpServer, address: str) -> list[EmailMessage]:
-    found = []
-    for item in smtp.handler.messages:
-        if address in item.rcpt_tos:
-            message = email.message_from_bytes(item.content, policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            found.append(message)
-    return found
-
-
 def _body(message: EmailMessage, kind: str) -> str:
     part = message.get_body(preferencelist=(kind,))
     assert part is not None
@@ -129,7 +117,7 @@ def test_a_reader_subscribes_confirms_reads_and_leaves_for_good(
         page.click("button[type=submit]")
         assert "Vérifiez votre boîte de réception" in page.inner_text("h1")
 
-        (confirmation,) = _messages_to(smtp_server, reader)
+        (confirmation,) = smtp_server.parsed(reader)
         link = re.search(rf"{re.escape(base)}/confirmation/\S+", _body(confirmation, "plain"))
         assert link is not None
         page.goto(link.group(0))
@@ -139,7 +127,7 @@ def test_a_reader_subscribes_confirms_reads_and_leaves_for_good(
 
         report = _send_week(settings, ledger, IsoWeek(2025, 4))
         assert report.count(DeliveryState.SENT) == 1
-        issues = [m for m in _messages_to(smtp_server, reader) if "n°1" in m["Subject"]]
+        issues = [m for m in smtp_server.parsed(reader) if "n°1" in m["Subject"]]
         assert len(issues) == 1
         unsubscribe = re.search(
             rf'href="({re.escape(base)}/desinscription/[^"]+)"', _body(issues[0], "html")

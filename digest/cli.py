@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from digest.commands import audience, delivery, issue, rhythm
+from digest.commands import audience, database, delivery, issue, rhythm
 from digest.commands.base import Context
 from digest.errors import DigestError
 
@@ -42,6 +42,7 @@ for command in (
     rhythm.schedule,
     rhythm.hold,
     rhythm.release,
+    database.db,
 ):
     cli.add_command(command)
 

@@ -220,6 +220,7 @@ class DeliverySettings(_Section):
     dkim_key_file: Path | None = None
     dkim_selector: str = ""
     dkim_domain: str = ""
+    worker_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     feedback_id: str = ""
     soft_bounce_limit: int = Field(default=3, ge=1)
 

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from digest.config import RelaySettings, SmtpSettings
 from digest.errors import DeliveryError
 from digest.models import DeliveryState, Outcome
-from digest.ratelimit import RateLimiter
+from digest.ratelimit import Budget, Limits, RateLimiter
 from digest.smtpwire import Reply, SmtpRefusal, Transaction, WireConnection, WireError
 
 PERMANENT = 500  # RFC 5321 4.2.1: 5yz is a permanent negative completion reply
 TRANSIENT = 400  # 4yz: transient negative completion, try again later
 DATA_GO_AHEAD = 354  # RFC 5321 4.3.2: start mail input
-UsageHistory = Mapping[str, Sequence[tuple[dt.datetime, int]]]
 
 
 class Sender(Protocol):
@@ -74,7 +72,7 @@ class SmtpSender:
     def __init__(self, settings: SmtpSettings, limiter: RateLimiter | None = None) -> None:
         self.settings = settings
         self.label = settings.label
-        self.limiter = limiter or RateLimiter(settings.per_second, settings.per_hour)
+        self.limiter = limiter or RateLimiter(settings.label, limits_of(settings))
         self._idle: list[WireConnection] = []
         self._slots = asyncio.Semaphore(settings.connections)
 
@@ -183,14 +181,6 @@ class RelaySet:
         for relay in self.relays:
             await relay.close()
 
-    def usage(self) -> dict[tuple[str, dt.datetime], int]:
-        """Messages per (relay, minute) not yet saved in the ledger."""
-        return {
-            (relay.label, minute): count
-            for relay in self.relays
-            for minute, count in relay.limiter.drain_usage().items()
-        }
-
     def _choose(self) -> int:
         # nginx's smooth weighted round-robin over the relays that are up; all down: the
         # one that comes back first.
@@ -209,13 +199,13 @@ class RelaySet:
 def make_relays(
     smtp: SmtpSettings,
     extra: Sequence[RelaySettings] = (),
-    history: UsageHistory | None = None,
+    budget: Budget | None = None,
     cooldown: float = 30.0,
 ) -> RelaySet:
-    """The relays of the settings, each with its rate limiter primed from the ledger."""
-    history = history or {}
+    """The relays of the settings; with a budget (the ledger), their rate limits are shared
+    with every other worker and honoured across restarts."""
     senders = [
-        SmtpSender(s, RateLimiter(s.per_second, s.per_hour, history.get(s.label, ())))
+        SmtpSender(s, RateLimiter(s.label, limits_of(s), budget, shared=budget is not None))
         for s in (smtp, *extra)
     ]
     return RelaySet(senders, cooldown)
@@ -242,3 +232,8 @@ def _password_variable(settings: SmtpSettings) -> str:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+def limits_of(settings: SmtpSettings) -> Limits:
+    """A relay's rate limits."""
+    return Limits(settings.per_second, settings.per_hour)
+
+

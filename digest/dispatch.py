@@ -1,8 +1,9 @@
-"""The send loop: pages of pending rows, N workers, group-committed ledger steps, retries.
+"""The send loop of one worker: pages of claimed rows, one task per connection,
+group-committed ledger steps, retries.
 
 Every row is marked "sending" and committed before its message leaves, and its answer
-is committed before the worker's next row is marked: at any moment at most one row per
-worker is "sending", so a crash leaves at most that many rows unconfirmed.
+is committed before that connection's next row is marked: at any moment at most one row
+per connection is "sending", so a crash leaves at most that many rows unconfirmed.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from digest.delivery import Sender
 from digest.errors import DigestError, LedgerError
 from digest.ledger import Ledger
 from digest.ledger.deliveries import Step
+from digest.ledger.workers import WorkerIdentity
 from digest.models import DeliveryState, DeliveryTask, Outcome
 
 Clock = Callable[[], dt.datetime]
-Usage = Callable[[], dict[tuple[str, dt.datetime], int]]
 _KEPT_ERRORS = 20  # errors listed in a report; the ledger keeps every one
 
 
@@ -35,15 +36,17 @@ class SendOptions:
     limit: int | None = None
     only: tuple[str, ...] = ()
     resend_unconfirmed: bool = False
+    # One of several workers (`digest send --worker`): share the send with the live ones.
+    join: bool = False
 
 
 class Journal:
     """Ledger steps queued by the workers, written in one transaction per round."""
 
-    def __init__(self, ledger: Ledger, clock: Clock, usage: Usage) -> None:
+    def __init__(self, ledger: Ledger, clock: Clock, worker_id: str) -> None:
         self._ledger = ledger
         self._clock = clock
-        self._usage = usage
+        self._worker_id = worker_id
         self._queue: list[tuple[Step | None, asyncio.Future[bool] | None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -96,7 +99,7 @@ class Journal:
         steps = [step for step, _ in batch if step is not None]
         try:
             results = await asyncio.to_thread(
-                self._ledger.journal, steps, self._usage(), self._clock()
+                self._ledger.journal, steps, self._worker_id, self._clock()
             )
         except DigestError as exc:
             for _, future in batch:
@@ -113,7 +116,7 @@ class Journal:
 
 
 class Dispatch:
-    """One send of one issue: every pending row once, then the deferred ones when due."""
+    """One worker's send of one issue: every row it claims once, then the deferred ones."""
 
     def __init__(
         self,
@@ -124,8 +127,8 @@ class Dispatch:
         envelope_from: str,
         settings: DeliverySettings,
         clock: Clock,
-        workers: int,
-        usage: Usage = dict,
+        connections: int,
+        worker: WorkerIdentity,
         halt: asyncio.Event | None = None,
     ) -> None:
         self._ledger = ledger
@@ -134,8 +137,9 @@ class Dispatch:
         self._from = envelope_from
         self._settings = settings
         self._clock = clock
-        self._workers = workers
-        self._usage = usage
+        self._connections = connections
+        self.worker = worker
+        self._lease = dt.timedelta(seconds=settings.worker_lease_seconds)
         self.halt = halt or asyncio.Event()
         self.reason = ""
         self.errors: deque[str] = deque(maxlen=_KEPT_ERRORS)
@@ -145,8 +149,9 @@ class Dispatch:
     async def run(self, issue_id: int, options: SendOptions) -> list[str]:
         """Send until nothing is left, the limit is reached, or a stop; the last errors."""
         self._budget = options.limit
-        journal = Journal(self._ledger, self._clock, self._usage)
+        journal = Journal(self._ledger, self._clock, self.worker.id)
         journal.open()
+        lease = asyncio.create_task(self._keep_lease())
         try:
             while not self.halt.is_set():
                 await self._pass(issue_id, options, journal)
@@ -154,6 +159,7 @@ class Dispatch:
                 if not await self._wait_for_retries(issue_id):
                     break
         finally:
+            lease.cancel()
             await journal.close()
         return list(self.errors)
 
@@ -164,37 +170,75 @@ class Dispatch:
             self.halt.set()
 
     async def _pass(self, issue_id: int, options: SendOptions, journal: Journal) -> None:
-        queue: asyncio.Queue[DeliveryTask | None] = asyncio.Queue(maxsize=2 * self._workers)
-        workers = [asyncio.create_task(self._worker(queue, journal)) for _ in range(self._workers)]
+        queue: asyncio.Queue[DeliveryTask | None] = asyncio.Queue(maxsize=2 * self._connections)
+        lanes = [asyncio.create_task(self._lane(queue, journal)) for _ in range(self._connections)]
         try:
             await self._produce(issue_id, options, queue)
         finally:
-            for _ in workers:
+            for _ in lanes:
                 await queue.put(None)
-            await asyncio.gather(*workers)
+            await asyncio.gather(*lanes)
 
     async def _produce(
         self, issue_id: int, options: SendOptions, queue: asyncio.Queue[DeliveryTask | None]
     ) -> None:
-        after = 0
         while not self.halt.is_set():
             page = await asyncio.to_thread(
-                self._ledger.pending_page,
+                self._ledger.claim_page,
                 issue_id,
-                after,
+                self.worker.id,
                 self._settings.page_size,
                 self._clock(),
                 options.only,
             )
             if not page:
-                return
+                if not await self._others_still_hold(issue_id):
+                    return
+                continue
             for task in page:
                 if self.halt.is_set():
                     return
                 await queue.put(task)
-            after = page[-1].delivery_id
 
-    async def _worker(self, queue: asyncio.Queue[DeliveryTask | None], journal: Journal) -> None:
+    async def _others_still_hold(self, issue_id: int) -> bool:
+        """Whether other live workers hold pending rows; if so, wait a while first: should
+        one of them die, its rows come back to the pool when its lease ends."""
+        held = await asyncio.to_thread(
+            self._ledger.held_by_others, issue_id, self.worker.id, self._clock()
+        )
+        if not held or self.halt.is_set():
+            return False
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.halt.wait(), timeout=min(self._poll, 1.0))
+        return not self.halt.is_set()
+
+    @property
+    def _poll(self) -> float:
+        return self._lease.total_seconds() / 3
+
+    async def _keep_lease(self) -> None:
+        """Renew the worker's lease while the send runs; without it, stop sending."""
+        while not self.halt.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.halt.wait(), timeout=self._poll)
+            if self.halt.is_set():
+                return
+            try:
+                kept = await asyncio.to_thread(
+                    self._ledger.renew_worker, self.worker.id, self._clock(), self._lease
+                )
+            except DigestError as exc:
+                self.stop(f"worker {self.worker.id} cannot renew its lease: {exc}")
+                return
+            if not kept:
+                self.stop(
+                    f"worker {self.worker.id} was retired by another process; "
+                    "its pending rows went back to the pool"
+                )
+                return
+
+    async def _lane(self, queue: asyncio.Queue[DeliveryTask | None], journal: Journal) -> None:
+        """One connection's turn: build, start, send, answer; one row at a time."""
         while (task := await queue.get()) is not None:
             if self.halt.is_set() or not self._take_budget():
                 continue

@@ -244,6 +244,8 @@ class SendReport:
     errors: tuple[str, ...] = ()
     # Why the send stopped before the end (a pause, a signal); empty when it finished.
     stopped: str = ""
+    # The worker that made this report (host:pid:random).
+    worker: str = ""
 
     def count(self, state: DeliveryState) -> int:
         return dict(self.counts).get(state.value, 0)

@@ -18,9 +18,10 @@ from digest.composition import compose_issue, french_date, load_editor_note, mak
 from digest.config import CompositionSettings, Settings
 from digest.delivery import RelaySet, Sender
 from digest.dispatch import Dispatch, SendOptions, stop_on_signals
-from digest.errors import RenderError
+from digest.errors import DeliveryError, RenderError
 from digest.exports import issue_to_json, write_build_files
 from digest.ledger import Ledger
+from digest.ledger.workers import WorkerIdentity
 from digest.messages import build_message, make_message_id, personal_slots
 from digest.models import (
     DeliveryTask,
@@ -234,25 +235,74 @@ async def send_issue(
     *,
     handle_signals: bool = False,
     halt: asyncio.Event | None = None,
+    worker: WorkerIdentity | None = None,
 ) -> SendReport:
     """Send the saved issue to every active subscriber not yet sent; resumable.
+
+    This process takes part as one send worker (``worker``, or a new identity); with
+    ``options.join`` it shares the send with the workers already at it.
 
     ``halt``, when set by the caller (the scheduler stopping), ends the send at the next
     message boundary, exactly as SIGTERM does with ``handle_signals``.
     """
     options = options or SendOptions()
+    worker = join_send(ledger, saved, settings, options, clock(), worker)
+    try:
+        return await _send_as(
+            worker, saved, settings, ledger, sender, secret, clock, options, handle_signals, halt
+        )
+    finally:
+        ledger.retire_worker(worker.id, clock())
+
+
+def join_send(
+    ledger: Ledger,
+    saved: SavedIssue,
+    settings: Settings,
+    options: SendOptions,
+    now: dt.datetime,
+    worker: WorkerIdentity | None = None,
+) -> WorkerIdentity:
+    """Register this process as a worker of the issue's send, after the checks that keep two
+    sends from overlapping by mistake; the rows to send are prepared (idempotently)."""
+    ledger.retire_dead(saved.id, now)
+    live = ledger.live_workers(saved.id, now)
+    if live and not options.join:
+        raise DeliveryError(
+            f"week {saved.week} is being sent by worker {live[0].id} (lease until "
+            f"{live[0].expires_at:%H:%M:%S} UTC): add --worker to share the send with it, "
+            "or wait until it ends"
+        )
     if options.resend_unconfirmed:
-        ledger.resend_unconfirmed(saved.id, clock())
-    in_flight = tuple(ledger.in_flight(saved.id))
+        ledger.resend_unconfirmed(saved.id, [w.id for w in live], now)
+    worker = worker or WorkerIdentity.of_this_process()
+    lease = dt.timedelta(seconds=settings.sending.worker_lease_seconds)
+    ledger.register_worker(worker, saved.id, now, lease)
     domain, key = sender_domain(settings), issue_key(saved)
     ledger.prepare_deliveries(
         saved.id,
         lambda email: make_message_id(key, email, domain),
-        clock(),
+        now,
         settings.sending.page_size,
     )
-    ledger.suppress_inactive(saved.id, clock())
-    ledger.requeue_due(saved.id, clock())
+    ledger.suppress_inactive(saved.id, now)
+    ledger.requeue_due(saved.id, now)
+    return worker
+
+
+async def _send_as(
+    worker: WorkerIdentity,
+    saved: SavedIssue,
+    settings: Settings,
+    ledger: Ledger,
+    sender: Sender,
+    secret: bytes,
+    clock: Clock,
+    options: SendOptions,
+    handle_signals: bool,
+    halt: asyncio.Event | None,
+) -> SendReport:
+    in_flight = tuple(ledger.unconfirmed(saved.id, clock()))
     dispatch = Dispatch(
         ledger,
         sender,
@@ -260,8 +310,10 @@ async def send_issue(
         envelope_from=settings.newsletter.from_address,
         settings=settings.sending,
         clock=clock,
-        workers=sender.connections if isinstance(sender, RelaySet) else settings.smtp.connections,
-        usage=sender.usage if isinstance(sender, RelaySet) else dict,
+        connections=sender.connections
+        if isinstance(sender, RelaySet)
+        else settings.smtp.connections,
+        worker=worker,
     )
     watcher = asyncio.create_task(_halt_on(halt, dispatch)) if halt is not None else None
     try:
@@ -274,7 +326,7 @@ async def send_issue(
         if watcher is not None:
             watcher.cancel()
     counts = tuple(sorted(ledger.counts(saved.id).items()))
-    return SendReport(saved.week, counts, in_flight, tuple(errors), dispatch.reason)
+    return SendReport(saved.week, counts, in_flight, tuple(errors), dispatch.reason, worker.id)
 
 
 async def _halt_on(halt: asyncio.Event, dispatch: Dispatch) -> None:

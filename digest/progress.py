@@ -26,7 +26,8 @@ def describe_status(ledger: Ledger, saved: SavedIssue, now: dt.datetime) -> list
         lines.append(f"  eta        {_duration(left / rate)} for {left} messages left")
     elif left:
         lines.append(f"  eta        unknown: {left} messages left, none sent in the last 5 minutes")
-    for address in ledger.in_flight(saved.id):
+    lines += describe_workers(ledger, saved, now)
+    for address in ledger.unconfirmed(saved.id, now):
         lines.append(
             f"  in flight: {address} (unconfirmed; 'digest send --resend-unconfirmed' resends)"
         )
@@ -38,10 +39,26 @@ def describe_status(ledger: Ledger, saved: SavedIssue, now: dt.datetime) -> list
     return lines
 
 
+def describe_workers(ledger: Ledger, saved: SavedIssue, now: dt.datetime) -> list[str]:
+    """One line per send worker: live or how it ended, and how many messages it sent."""
+    lines = []
+    for worker in ledger.workers(saved.id):
+        if worker.live(now):
+            state = f"live, lease until {worker.expires_at:%H:%M:%S}"
+        elif worker.stopped_at is not None:
+            state = f"stopped {worker.stopped_at:%Y-%m-%d %H:%M:%S}"
+        else:
+            state = f"lost (no lease since {worker.expires_at:%Y-%m-%d %H:%M:%S})"
+        lines.append(f"  worker     {worker.id}: {state}, sent {worker.sent}")
+    return lines
+
+
 def describe_send(saved: SavedIssue, report: SendReport) -> list[str]:
     """The end-of-send report: counts per state, earlier unconfirmed rows."""
     counts = ", ".join(f"{state} {n}" for state, n in report.counts) or "nobody to send to"
     lines = [f"Sent {saved.newsletter} n°{saved.number} ({saved.week}): {counts}"]
+    if report.worker:
+        lines.append(f"  by worker {report.worker}")
     lines += [
         f"  in flight at an earlier stop (not resent; --resend-unconfirmed resends): {address}"
         for address in report.in_flight

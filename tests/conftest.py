@@ -117,15 +117,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
 def _fresh_postgres_schema(url: str) -> Iterator[str]:
     import sqlalchemy as sa
 
-    from digest.ledger.tables import metadata
-
     engine = sa.create_engine(url)
     try:
-        metadata.drop_all(engine)
+        _empty_public_schema(engine)
         yield url
-        metadata.drop_all(engine)
+        _empty_public_schema(engine)
     finally:
         engine.dispose()
+
+
+def _empty_public_schema(engine: Any) -> None:
+    """Every table goes, the schema version and the scheduler's job store included."""
+    import sqlalchemy as sa
+
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
 
 
 @dataclass

@@ -84,8 +84,7 @@ def send(
     """One `digest send`, in process, with the relays of the settings."""
 
     async def go() -> SendReport:
-        history = ledger.relay_usage_since(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
-        sender = make_relays(settings.smtp, extra_relays or settings.sending.relays, history, 30)
+        sender = make_relays(settings.smtp, extra_relays or settings.sending.relays, ledger, 30)
         try:
             return await send_issue(saved, settings, ledger, sender, SECRET, _now, options)
         finally:

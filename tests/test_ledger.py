@@ -42,9 +42,12 @@ def _prepare(ledger: Ledger, people: list[Subscriber]) -> int:
     return saved.id
 
 
+W = "host:1:w1"  # the send worker of these tests
+
+
 def _start_all(ledger: Ledger, issue_id: int) -> list[DeliveryTask]:
-    tasks = ledger.pending_page(issue_id, 0, 100, NOW)
-    assert all(ledger.journal([Step(t.delivery_id) for t in tasks], {}, NOW))
+    tasks = ledger.claim_page(issue_id, W, 100, NOW)
+    assert all(ledger.journal([Step(t.delivery_id) for t in tasks], W, NOW))
     return tasks
 
 
@@ -85,25 +88,25 @@ def test_rows_are_prepared_page_by_page_for_active_subscribers_only(ledger: Ledg
     ledger.set_subscriber_status("p3@example.org", "unsubscribed")
     saved = ledger.save_issue("Lettre", WEEK, 1, RENDERED, "{}", NOW)
     assert ledger.prepare_deliveries(saved.id, lambda email: f"<{email}>", NOW, page=2) == 6
-    tasks = ledger.pending_page(saved.id, 0, 100, NOW)
+    tasks = ledger.claim_page(saved.id, W, 100, NOW)
     assert [t.message_id for t in tasks][:2] == ["<p0@example.org>", "<p1@example.org>"]
 
 
 def test_a_row_starts_once_and_a_started_row_is_in_flight_until_answered(ledger: Ledger) -> None:
     people = _people(ledger, 3)
     issue_id = _prepare(ledger, people)
-    first, second, _ = ledger.pending_page(issue_id, 0, 10, NOW)
-    assert ledger.journal([Step(first.delivery_id), Step(first.delivery_id)], {}, NOW) == [
+    first, second, _ = ledger.claim_page(issue_id, W, 10, NOW)
+    assert ledger.journal([Step(first.delivery_id), Step(first.delivery_id)], W, NOW) == [
         True,
         False,
     ]
-    ledger.journal([Step(second.delivery_id)], {}, NOW)
+    ledger.journal([Step(second.delivery_id)], W, NOW)
     ledger.record(first.delivery_id, Outcome(DeliveryState.SENT, 250, "ok"), NOW)
     assert ledger.in_flight(issue_id) == ["p1@example.org"]
-    assert [t.subscriber.email for t in ledger.pending_page(issue_id, 0, 10, NOW)] == [
-        "p2@example.org"
-    ]
-    assert ledger.resend_unconfirmed(issue_id, NOW) == ["p1@example.org"]
+    # While its worker lives, the row is its own, not an unconfirmed one.
+    assert ledger.in_flight(issue_id, [W]) == []
+    assert ledger.resend_unconfirmed(issue_id, [W], NOW) == []
+    assert ledger.resend_unconfirmed(issue_id, [], NOW) == ["p1@example.org"]
     assert ledger.counts(issue_id) == {"sent": 1, "pending": 2}
 
 
@@ -123,7 +126,7 @@ def test_rows_of_people_who_left_become_suppressed(ledger: Ledger) -> None:
     ledger.set_subscriber_status("p0@example.org", "unsubscribed")
     assert ledger.suppress_inactive(issue_id, NOW) == 1
     ledger.set_subscriber_status("p1@example.org", "complained")
-    assert [t.subscriber.email for t in ledger.pending_page(issue_id, 0, 10, NOW)] == [
+    assert [t.subscriber.email for t in ledger.claim_page(issue_id, W, 10, NOW)] == [
         "p2@example.org"
     ]
     assert ledger.counts(issue_id) == {"suppressed": 2, "pending": 1}
@@ -135,11 +138,11 @@ def test_deferred_rows_return_to_pending_when_their_retry_time_comes(ledger: Led
     (task,) = _start_all(ledger, issue_id)
     later = NOW + dt.timedelta(minutes=2)
     outcome = Outcome(DeliveryState.DEFERRED, 451, "try later")
-    ledger.journal([Step(task.delivery_id, outcome, retry_at=later)], {}, NOW)
+    ledger.journal([Step(task.delivery_id, outcome, retry_at=later)], W, NOW)
     assert ledger.next_retry(issue_id) == later
     assert ledger.requeue_due(issue_id, NOW + dt.timedelta(minutes=1)) == 0
     assert ledger.requeue_due(issue_id, later) == 1
-    (again,) = ledger.pending_page(issue_id, 0, 10, NOW)
+    (again,) = ledger.claim_page(issue_id, W, 10, NOW)
     assert (again.subscriber.email, again.attempts) == ("p0@example.org", 1)
 
 
@@ -149,14 +152,6 @@ def test_soft_bounces_suppress_only_past_the_threshold(ledger: Ledger) -> None:
     assert ledger.record_bounce("p0@example.org", "soft", "4.2.2 full", NOW, 2) == "bounced"
     assert ledger.record_bounce("p1@example.org", "hard", "5.1.1 gone", NOW, 2) == "bounced"
     assert ledger.record_bounce("nobody@example.org", "hard", "5.1.1", NOW, 2) is None
-
-
-def test_relay_usage_adds_up_per_minute(ledger: Ledger) -> None:
-    minute = NOW.replace(second=0)
-    ledger.journal([], {("r1", minute): 3}, NOW)
-    ledger.journal([], {("r1", minute): 2, ("r2", minute): 1}, NOW)
-    usage = ledger.relay_usage_since(NOW - dt.timedelta(hours=1))
-    assert usage == {"r1": [(minute, 5)], "r2": [(minute, 1)]}
 
 
 def test_an_issue_being_sent_cannot_be_rebuilt(ledger: Ledger) -> None:
@@ -174,10 +169,10 @@ def test_an_unreachable_database_is_one_clear_error(tmp_path: object) -> None:
 def test_an_unsubscribe_counts_before_the_next_message_not_the_next_page(ledger: Ledger) -> None:
     people = _people(ledger, 2)
     issue_id = _prepare(ledger, people)
-    tasks = ledger.pending_page(issue_id, 0, 10, NOW)
+    tasks = ledger.claim_page(issue_id, W, 10, NOW)
     assert [t.subscriber.email for t in tasks] == ["p0@example.org", "p1@example.org"]
     ledger.set_subscriber_status("p1@example.org", "unsubscribed")
-    started = ledger.journal([Step(t.delivery_id) for t in tasks], {}, NOW)
+    started = ledger.journal([Step(t.delivery_id) for t in tasks], W, NOW)
     assert started == [True, False]
     assert ledger.in_flight(issue_id) == ["p0@example.org"]
 
@@ -187,7 +182,7 @@ def test_an_unconfirmed_sign_up_never_receives_an_issue(ledger: Ledger) -> None:
     outcome = ledger.request_subscription("new@example.org", "", NOW, dt.timedelta(hours=1))
     assert outcome.value == "send_confirmation"
     issue_id = _prepare(ledger, people)
-    tasks = ledger.pending_page(issue_id, 0, 10, NOW)
+    tasks = ledger.claim_page(issue_id, W, 10, NOW)
     assert [t.subscriber.email for t in tasks] == ["p0@example.org"]
     ledger.confirm_subscription("new@example.org")
     assert ledger.find_subscriber("new@example.org") is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from digest.config import RelaySettings
 from digest.dispatch import SendOptions
 from digest.ledger import Ledger
 from digest.models import DeliveryState
-from digest.ratelimit import RateLimiter, minute_of
+from digest.ratelimit import Limits, MemoryBudget, minute_of, plan_grant
 from tests.conftest import SmtpServer
 from tests.sendkit import FaultyHandler, make_settings, prepare, received, relay, running, send
 
@@ -81,25 +80,36 @@ def test_the_hourly_quota_counts_what_an_earlier_run_sent(
     saved = prepare(ledger, 10)
     assert send(settings, ledger, saved, SendOptions(limit=3)).count(DeliveryState.SENT) == 3
     usage = ledger.relay_usage_since(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
-    assert sum(count for _, count in usage["quota"]) == 3
-    # A restarted limiter primed from the ledger lets 2 more through, then waits.
-    limiter = RateLimiter(0, 5, usage["quota"])
-
-    async def take(n: int) -> None:
-        for _ in range(n):
-            await limiter.acquire()
-
-    asyncio.run(take(2))
-    assert limiter.hour_wait(dt.datetime.now(dt.UTC)) > 60
+    # Slots are granted a run at a time: the three sent, and the two left in that run.
+    assert sum(count for _, count in usage["quota"]) == 5
+    # A later limiter on the same ledger finds the quota spent and is told when it frees.
+    grant = ledger.reserve("quota", 1, Limits(0, 5), dt.datetime.now(dt.UTC))
+    assert grant.count == 0
+    assert grant.retry_at - dt.datetime.now(dt.UTC).timestamp() > 60 * 58
 
 
 def test_the_hourly_window_slides_minute_by_minute() -> None:
     now = dt.datetime(2025, 1, 24, 10, 30, 20, tzinfo=dt.UTC)
     old = minute_of(now - dt.timedelta(minutes=59))
-    limiter = RateLimiter(0, 3, [(old, 2), (minute_of(now), 1)])
+    hour = [(old, 2), (minute_of(now), 1)]
+    spent = plan_grant(0.0, now, 4, Limits(0, 3), hour)
     # The oldest bucket leaves the window an hour after its minute began: at 10:31:00.
-    assert limiter.hour_wait(now) == pytest.approx(40.0)
-    assert limiter.hour_wait(now + dt.timedelta(seconds=41)) == 0.0
+    assert spent.count == 0
+    assert spent.retry_at == (old + dt.timedelta(hours=1)).timestamp()
+    later = now + dt.timedelta(seconds=41)
+    assert plan_grant(0.0, later, 4, Limits(0, 3), hour).count == 2
+
+
+def test_slots_are_spaced_across_grants_and_never_before_now() -> None:
+    now = dt.datetime(2025, 1, 24, 10, 30, 20, tzinfo=dt.UTC)
+    budget = MemoryBudget()
+    first = budget.reserve("r", 5, Limits(10, 0), now)
+    second = budget.reserve("r", 5, Limits(10, 0), now)
+    assert (first.count, first.first, first.interval) == (5, now.timestamp(), 0.1)
+    assert second.first == pytest.approx(now.timestamp() + 0.5)
+    # An idle relay does not bank slots: after a pause, the next slot is now.
+    much_later = now + dt.timedelta(minutes=5)
+    assert budget.reserve("r", 5, Limits(10, 0), much_later).first == much_later.timestamp()
 
 
 def test_a_relay_password_in_the_file_is_refused(tmp_path: Path) -> None:

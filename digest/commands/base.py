@@ -91,9 +91,8 @@ def load_saved(ctx: Context, ledger: Ledger, week: IsoWeek) -> SavedIssue:
 
 
 def relays(ctx: Context, ledger: Ledger | None) -> RelaySet:
-    """The configured relays; with a ledger, their hourly quotas count the last hour."""
+    """The configured relays; with a ledger, their rate limits are shared by all workers."""
     if not ctx.settings.smtp.host:
         raise ConfigError("no SMTP relay configured: set smtp.host (or DIGEST_SMTP__HOST)")
-    history = ledger.relay_usage_since(utc_now() - dt.timedelta(hours=1)) if ledger else None
     sending = ctx.settings.sending
-    return make_relays(ctx.settings.smtp, sending.relays, history, sending.relay_cooldown_seconds)
+    return make_relays(ctx.settings.smtp, sending.relays, ledger, sending.relay_cooldown_seconds)

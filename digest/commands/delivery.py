@@ -22,6 +22,7 @@ from digest.delivery import make_relays
 from digest.dispatch import SendOptions
 from digest.errors import ConfigError, DigestError
 from digest.ledger import Ledger
+from digest.ledger.workers import WorkerIdentity
 from digest.models import DeliveryState, Outcome, SavedIssue, SendReport
 from digest.pipeline import (
     build_issue,
@@ -142,6 +143,12 @@ async def _preview(ctx: Context, saved: SavedIssue, addresses: Sequence[str]) ->
     is_flag=True,
     help="Send again the messages in flight at an earlier stop (their fate is unknown).",
 )
+@click.option(
+    "--worker",
+    "join",
+    is_flag=True,
+    help="Share the send with the other workers running it (any number, on any machine).",
+)
 @pass_context
 def send(
     ctx: Context,
@@ -150,10 +157,15 @@ def send(
     limit: int | None,
     only: tuple[str, ...],
     resend_unconfirmed: bool,
+    join: bool,
 ) -> None:
-    """Send the saved issue of the week to every subscriber not yet sent (resumable)."""
+    """Send the saved issue of the week to every subscriber not yet sent (resumable).
+
+    With --worker, several processes share one send through the ledger (PostgreSQL for
+    several machines): each claims rows in batches, none is sent twice."""
     secret = ctx.secret()
-    options = SendOptions(limit, tuple(normalize_address(a) for a in only), resend_unconfirmed)
+    addresses = tuple(normalize_address(a) for a in only)
+    options = SendOptions(limit, addresses, resend_unconfirmed, join)
     ledger = ctx.ledger()
     try:
         saved = load_saved(ctx, ledger, ctx.week(week))
@@ -176,10 +188,20 @@ async def _send(
     ctx: Context, saved: SavedIssue, ledger: Ledger, secret: bytes, options: SendOptions
 ) -> SendReport:
     sender = relays(ctx, ledger)
+    worker = WorkerIdentity.of_this_process()
+    click.echo(f"Worker {worker.id}: sending week {saved.week}")
     try:
         await sender.check()
         return await send_issue(
-            saved, ctx.settings, ledger, sender, secret, utc_now, options, handle_signals=True
+            saved,
+            ctx.settings,
+            ledger,
+            sender,
+            secret,
+            utc_now,
+            options,
+            handle_signals=True,
+            worker=worker,
         )
     finally:
         await sender.close()

@@ -15,12 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from digest.errors import LedgerError
+from digest.ledger import schema
 from digest.ledger.bounce_record import BounceBook
 from digest.ledger.calendar import CalendarBook
 from digest.ledger.deliveries import DeliveryBook
-from digest.ledger.schema import upgrade_schema
+from digest.ledger.relay_budget import RateBook
 from digest.ledger.summary_cache import SummaryBook
-from digest.ledger.tables import deliveries, issues, metadata, subscribers
+from digest.ledger.tables import deliveries, issues, subscribers
+from digest.ledger.workers import WorkerBook
 from digest.models import (
     IsoWeek,
     IssueEntry,
@@ -37,22 +39,21 @@ PAUSED = "paused"
 UNSUBSCRIBED = "unsubscribed"
 
 
-class Ledger(DeliveryBook, BounceBook, CalendarBook, SummaryBook):
+class Ledger(DeliveryBook, WorkerBook, RateBook, BounceBook, CalendarBook, SummaryBook):
     """Subscribers, saved issues and deliveries in one SQL database."""
 
     def __init__(self, url: str) -> None:
+        """Open the database; a new one gets the current tables, an older one is refused."""
+        self._engine = _open_engine(url)
         try:
-            self._engine = sa.create_engine(url)
-            if self._engine.dialect.name == "sqlite":
-                sa.event.listen(self._engine, "connect", _sqlite_pragmas)
-            upgrade_schema(self._engine, metadata)
+            with self._engine.begin() as conn:
+                schema.ensure_current(conn, _safe_url(url))
         except SQLAlchemyError as exc:
+            self._engine.dispose()
             raise LedgerError(f"cannot open database {_safe_url(url)}: {_reason(exc)}") from exc
-        except ModuleNotFoundError as exc:
-            raise LedgerError(
-                f"database {_safe_url(url)} needs the {exc.name} driver: "
-                "pip install 'digest[postgresql]'"
-            ) from exc
+        except LedgerError:
+            self._engine.dispose()
+            raise
 
     def close(self) -> None:
         self._engine.dispose()
@@ -66,6 +67,10 @@ class Ledger(DeliveryBook, BounceBook, CalendarBook, SummaryBook):
             raise
         except SQLAlchemyError as exc:
             raise LedgerError(f"database error: {_reason(exc)}") from exc
+
+    def unconfirmed(self, issue_id: int, now: dt.datetime) -> list[str]:
+        """Addresses in flight at the stop or death of a worker: sent or not, none can say."""
+        return self.in_flight(issue_id, [w.id for w in self.live_workers(issue_id, now)])
 
     # -- subscribers -----------------------------------------------------------------
 
@@ -278,6 +283,33 @@ class Ledger(DeliveryBook, BounceBook, CalendarBook, SummaryBook):
                 .order_by(issues.c.number.desc())
             ).all()
         return [IssueEntry(IsoWeek.parse(r.week), r.number, r.subject, r.built_at) for r in rows]
+
+
+def upgrade_database(url: str) -> schema.Upgrade:
+    """Bring the database at ``url`` to the current schema in place (`digest db upgrade`)."""
+    engine = _open_engine(url)
+    try:
+        with engine.begin() as conn:
+            return schema.upgrade(conn)
+    except SQLAlchemyError as exc:
+        raise LedgerError(f"cannot upgrade database {_safe_url(url)}: {_reason(exc)}") from exc
+    finally:
+        engine.dispose()
+
+
+def _open_engine(url: str) -> sa.Engine:
+    try:
+        engine = sa.create_engine(url)
+    except SQLAlchemyError as exc:
+        raise LedgerError(f"cannot open database {_safe_url(url)}: {_reason(exc)}") from exc
+    except ModuleNotFoundError as exc:
+        raise LedgerError(
+            f"database {_safe_url(url)} needs the {exc.name} driver: "
+            "pip install 'digest[postgresql]'"
+        ) from exc
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def _refuse_if_delivered(conn: sa.Connection, issue_id: int, week: IsoWeek) -> None:

@@ -9,14 +9,15 @@ reported by address and resent only on request.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from digest.ledger.bounce_record import record_send_bounce
-from digest.ledger.tables import deliveries, relay_usage, subscribers
+from digest.ledger.sql import insert_missing
+from digest.ledger.tables import deliveries, send_workers, subscribers
 from digest.models import DeliveryState, DeliveryTask, Outcome, Subscriber
 
 ACTIVE = "active"
@@ -64,8 +65,10 @@ class DeliveryBook:
                 rows = conn.execute(_missing_subscribers(issue_id, after, page)).all()
                 if not rows:
                     return added
-                conn.execute(
-                    deliveries.insert(),
+                # Several workers may prepare at once: a row another one added is kept.
+                insert_missing(
+                    conn,
+                    deliveries,
                     [
                         _pending_row(issue_id, r.id, r.email, message_id_for(r.email), now)
                         for r in rows
@@ -89,38 +92,62 @@ class DeliveryBook:
             )
         return int(result.rowcount)
 
-    def pending_page(
+    def claim_page(
         self,
         issue_id: int,
-        after_id: int,
+        worker_id: str,
         limit: int,
         now: dt.datetime,
         only: Collection[str] = (),
     ) -> list[DeliveryTask]:
-        """Pending rows after ``after_id``; those of inactive subscribers become suppressed."""
-        query = (
-            sa.select(
-                deliveries.c.id,
-                deliveries.c.message_id,
-                deliveries.c.attempts,
-                subscribers.c.id.label("sid"),
-                subscribers.c.email,
-                subscribers.c.name,
-                subscribers.c.status,
-            )
-            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+        """Claim up to ``limit`` pending rows for the worker, in id order; no row is handed to
+        two workers. Rows free to claim: unclaimed, or held by a worker whose lease ended.
+        Rows of subscribers who left meanwhile become suppressed instead."""
+        lapsed = sa.select(send_workers.c.id).where(
+            sa.or_(send_workers.c.expires_at <= now, send_workers.c.stopped_at.is_not(None))
+        )
+        pick = (
+            sa.select(deliveries.c.id)
             .where(
                 deliveries.c.issue_id == issue_id,
                 deliveries.c.state == DeliveryState.PENDING.value,
-                deliveries.c.id > after_id,
+                sa.or_(deliveries.c.claimed_by.is_(None), deliveries.c.claimed_by.in_(lapsed)),
             )
             .order_by(deliveries.c.id)
             .limit(limit)
+            # PostgreSQL: rows another worker is claiming right now are passed over, not
+            # waited for. SQLite runs one writer at a time and needs no such clause.
+            .with_for_update(skip_locked=True)
         )
         if only:
-            query = query.where(subscribers.c.email.in_(list(only)))
+            pick = pick.where(deliveries.c.email.in_(list(only)))
         with self._tx() as conn:
-            rows = conn.execute(query).all()
+            claimed = (
+                conn.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id.in_(pick))
+                    .values(claimed_by=worker_id)
+                    .returning(deliveries.c.id)
+                )
+                .scalars()
+                .all()
+            )
+            if not claimed:
+                return []
+            rows = conn.execute(
+                sa.select(
+                    deliveries.c.id,
+                    deliveries.c.message_id,
+                    deliveries.c.attempts,
+                    subscribers.c.id.label("sid"),
+                    subscribers.c.email,
+                    subscribers.c.name,
+                    subscribers.c.status,
+                )
+                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                .where(deliveries.c.id.in_(claimed))
+                .order_by(deliveries.c.id)
+            ).all()
             gone = [r.id for r in rows if r.status != ACTIVE]
             if gone:
                 conn.execute(
@@ -134,25 +161,37 @@ class DeliveryBook:
             if r.status == ACTIVE
         ]
 
-    def journal(
-        self,
-        steps: Sequence[Step],
-        usage: Mapping[tuple[str, dt.datetime], int],
-        now: dt.datetime,
-    ) -> list[bool]:
-        """Apply steps in one transaction; a start is False when the row was no longer pending."""
-        # Answers first, then starts, each as one statement: a round of N workers costs
+    def held_by_others(self, issue_id: int, worker_id: str, now: dt.datetime) -> int:
+        """Pending rows held by other workers whose lease still runs (they may yet fail)."""
+        live = sa.select(send_workers.c.id).where(
+            send_workers.c.expires_at > now,
+            send_workers.c.stopped_at.is_(None),
+            send_workers.c.id != worker_id,
+        )
+        with self._tx() as conn:
+            value = conn.execute(
+                sa.select(sa.func.count()).where(
+                    deliveries.c.issue_id == issue_id,
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                    deliveries.c.claimed_by.in_(live),
+                )
+            ).scalar()
+        return int(value or 0)
+
+    def journal(self, steps: Sequence[Step], worker_id: str, now: dt.datetime) -> list[bool]:
+        """Apply steps in one transaction; a start is False when the row was no longer pending
+        or no longer held by the worker."""
+        # Answers first, then starts, each as one statement: a round of N connections costs
         # two statements and one commit, not 2N statements.
         with self._tx() as conn:
             _finish_all(conn, [step for step in steps if step.outcome is not None], now)
-            started = _start_all(conn, [s.delivery_id for s in steps if s.outcome is None], now)
-            for (relay, minute), count in usage.items():
-                _add_usage(conn, relay, minute, count)
+            starts = [s.delivery_id for s in steps if s.outcome is None]
+            started = _start_all(conn, starts, worker_id, now)
         return [step.outcome is not None or _take(started, step.delivery_id) for step in steps]
 
     def record(self, delivery_id: int, outcome: Outcome, now: dt.datetime) -> None:
         """Store the relay's classified answer on the row."""
-        self.journal([Step(delivery_id, outcome)], {}, now)
+        self.journal([Step(delivery_id, outcome)], "", now)
 
     def requeue_due(self, issue_id: int, now: dt.datetime) -> int:
         """Deferred rows whose retry time has come go back to pending."""
@@ -164,7 +203,7 @@ class DeliveryBook:
                     deliveries.c.state == DeliveryState.DEFERRED.value,
                     sa.or_(deliveries.c.retry_at.is_(None), deliveries.c.retry_at <= now),
                 )
-                .values(state=DeliveryState.PENDING.value, updated_at=now)
+                .values(state=DeliveryState.PENDING.value, claimed_by=None, updated_at=now)
             )
         return int(result.rowcount)
 
@@ -179,22 +218,27 @@ class DeliveryBook:
             ).scalar()
         return value
 
-    def resend_unconfirmed(self, issue_id: int, now: dt.datetime) -> list[str]:
-        """Rows left in sending go back to pending (asked for explicitly); returns the addresses."""
-        addresses = self.in_flight(issue_id)
+    def resend_unconfirmed(
+        self, issue_id: int, live: Collection[str], now: dt.datetime
+    ) -> list[str]:
+        """Rows left in sending by a stopped or dead worker go back to pending (asked for
+        explicitly); returns the addresses. Rows of the ``live`` workers are left alone."""
+        addresses = self.in_flight(issue_id, live)
         with self._tx() as conn:
             conn.execute(
                 deliveries.update()
                 .where(
                     deliveries.c.issue_id == issue_id,
                     deliveries.c.state == DeliveryState.SENDING.value,
+                    _not_held_by(live),
                 )
-                .values(state=DeliveryState.PENDING.value, updated_at=now)
+                .values(state=DeliveryState.PENDING.value, claimed_by=None, updated_at=now)
             )
         return addresses
 
-    def in_flight(self, issue_id: int) -> list[str]:
-        """Addresses whose row is still 'sending': in flight when a send stopped."""
+    def in_flight(self, issue_id: int, live: Collection[str] = ()) -> list[str]:
+        """Addresses whose row is still 'sending' with no live worker behind it: in flight
+        when a send stopped, their fate unknown."""
         with self._tx() as conn:
             return list(
                 conn.execute(
@@ -202,6 +246,7 @@ class DeliveryBook:
                     .where(
                         deliveries.c.issue_id == issue_id,
                         deliveries.c.state == DeliveryState.SENDING.value,
+                        _not_held_by(live),
                     )
                     .order_by(deliveries.c.id)
                 ).scalars()
@@ -248,15 +293,6 @@ class DeliveryBook:
             ).scalar()
         return int(value or 0)
 
-    def relay_usage_since(self, since: dt.datetime) -> dict[str, list[tuple[dt.datetime, int]]]:
-        """Messages per relay and minute since ``since`` (for the hourly quota)."""
-        usage: dict[str, list[tuple[dt.datetime, int]]] = {}
-        with self._tx() as conn:
-            rows = conn.execute(sa.select(relay_usage).where(relay_usage.c.minute >= since)).all()
-        for row in rows:
-            usage.setdefault(row.relay, []).append((row.minute, int(row[2])))
-        return usage
-
     def unsent_subscribers(
         self, issue_id: int, after_id: int, limit: int, only: Collection[str] = ()
     ) -> list[Subscriber]:
@@ -279,14 +315,6 @@ class DeliveryBook:
         with self._tx() as conn:
             rows = conn.execute(query).all()
         return [Subscriber(r.email, r.name, r.id) for r in rows]
-
-
-def iter_pages(fetch: Callable[[int], Sequence[DeliveryTask]]) -> Iterator[DeliveryTask]:
-    """Every task of successive pages, ``fetch(after_id)`` returning the next page."""
-    after = 0
-    while page := fetch(after):
-        yield from page
-        after = page[-1].delivery_id
 
 
 def _missing_subscribers(issue_id: int, after: int, page: int) -> sa.Select[tuple[int, str]]:
@@ -318,8 +346,14 @@ def _pending_row(
     }
 
 
-def _start_all(conn: sa.Connection, ids: list[int], now: dt.datetime) -> set[int]:
-    """Mark the rows sending; the ids of those that were still startable."""
+def _not_held_by(live: Collection[str]) -> sa.ColumnElement[bool]:
+    if not live:
+        return sa.true()
+    return sa.or_(deliveries.c.claimed_by.is_(None), deliveries.c.claimed_by.not_in(list(live)))
+
+
+def _start_all(conn: sa.Connection, ids: list[int], worker_id: str, now: dt.datetime) -> set[int]:
+    """Mark the rows sending; the ids of those that were still startable by the worker."""
     if not ids:
         return set()
     # The state guard makes a row startable once, even with two senders at work; the
@@ -334,6 +368,9 @@ def _start_all(conn: sa.Connection, ids: list[int], now: dt.datetime) -> set[int
         .where(
             deliveries.c.id.in_(ids),
             deliveries.c.state == DeliveryState.PENDING.value,
+            # A worker whose lease ran out may have lost the row to another: only the
+            # holder starts it.
+            deliveries.c.claimed_by == worker_id,
             still_active,
         )
         .values(
@@ -388,13 +425,3 @@ def _finish_params(step: Step, now: dt.datetime) -> dict[str, object]:
         "via": step.relay or None,
         "at": now,
     }
-
-
-def _add_usage(conn: sa.Connection, relay: str, minute: dt.datetime, count: int) -> None:
-    updated = conn.execute(
-        relay_usage.update()
-        .where(relay_usage.c.relay == relay, relay_usage.c.minute == minute)
-        .values(count=relay_usage.c.count + count)
-    )
-    if not updated.rowcount:
-        conn.execute(relay_usage.insert().values(relay=relay, minute=minute, count=count))

@@ -85,8 +85,35 @@ deliveries = sa.Table(
     sa.Column("retry_at", UtcDateTime(), nullable=True),
     # The relay that took (or refused) the message.
     sa.Column("relay", sa.String(200), nullable=True),
+    # The send worker holding the row (kept once sent: who sent it).
+    sa.Column("claimed_by", sa.String(120), nullable=True),
     sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_delivery"),
-    sa.Index("ix_deliveries_issue_state", "issue_id", "state"),
+    # Claims read the issue's pending rows in id order: the index hands them over in order.
+    sa.Index("ix_deliveries_claim", "issue_id", "state", "id"),
+)
+
+# The processes sending an issue, each alive for as long as it renews its lease: a worker
+# whose lease ran out lost its claims (its pending rows go back to the pool).
+send_workers = sa.Table(
+    "send_workers",
+    metadata,
+    sa.Column("id", sa.String(120), primary_key=True),
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id"), nullable=False),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("stopped_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_send_workers_issue", "issue_id"),
+)
+
+# Each relay's next free slot (seconds since the epoch), shared by every worker: the
+# per-second limit of a relay holds whatever the number of senders.
+relay_budget = sa.Table(
+    "relay_budget",
+    metadata,
+    sa.Column("relay", sa.String(200), primary_key=True),
+    sa.Column("next_slot", sa.Float, nullable=False),
 )
 
 # Every bounce heard of, at send time (5xx on RCPT) or from a DSN: a subscriber's record.
@@ -102,7 +129,7 @@ bounces = sa.Table(
     sa.Index("ix_bounces_subscriber", "subscriber_id"),
 )
 
-# Messages handed to each relay per minute: the hourly quota survives a restart.
+# Slots granted on each relay per minute: the hourly quota holds across workers and restarts.
 relay_usage = sa.Table(
     "relay_usage",
     metadata,

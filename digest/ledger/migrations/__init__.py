@@ -1,0 +1,1 @@
+"""Alembic migrations of the ledger: each revision upgrades a database in place."""

@@ -183,6 +183,11 @@ class Dispatch:
         self, issue_id: int, options: SendOptions, queue: asyncio.Queue[DeliveryTask | None]
     ) -> None:
         while not self.halt.is_set():
+            # Counted before the claim: when no live worker held a pending row then and the
+            # claim finds none either, nothing is left for anyone.
+            held = await asyncio.to_thread(
+                self._ledger.held_by_others, issue_id, self.worker.id, self._clock()
+            )
             page = await asyncio.to_thread(
                 self._ledger.claim_page,
                 issue_id,
@@ -192,25 +197,17 @@ class Dispatch:
                 options.only,
             )
             if not page:
-                if not await self._others_still_hold(issue_id):
+                if not held:
                     return
+                # Other workers still hold rows: should one of them die, its rows come
+                # back to the pool when its lease ends, and this worker takes them.
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self.halt.wait(), timeout=min(self._poll, 1.0))
                 continue
             for task in page:
                 if self.halt.is_set():
                     return
                 await queue.put(task)
-
-    async def _others_still_hold(self, issue_id: int) -> bool:
-        """Whether other live workers hold pending rows; if so, wait a while first: should
-        one of them die, its rows come back to the pool when its lease ends."""
-        held = await asyncio.to_thread(
-            self._ledger.held_by_others, issue_id, self.worker.id, self._clock()
-        )
-        if not held or self.halt.is_set():
-            return False
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self.halt.wait(), timeout=min(self._poll, 1.0))
-        return not self.halt.is_set()
 
     @property
     def _poll(self) -> float:

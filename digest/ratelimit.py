@@ -4,7 +4,7 @@ The limits hold for the relay, not for one process: slots are granted by a budge
 the ledger (the relay's next free slot, and the slots granted per minute), so every worker
 sending through the relay, on any machine, draws from the same budget, and a restarted
 send counts what the last hour already used. Each grant covers a short run of slots
-(a quarter of a second's worth), so the ledger is asked a few times a second at most.
+(a tenth of a second's worth), so the ledger is asked about ten times a second at most.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Limits:
     def run(self) -> int:
         """How many slots to ask for at once."""
         if self.per_second > 0:
-            return max(1, min(math.ceil(self.per_second / 4), _MAX_RUN))
+            return max(1, min(math.ceil(self.per_second / 10), _MAX_RUN))
         return _MAX_RUN
 
 

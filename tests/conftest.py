@@ -114,6 +114,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
     yield from _fresh_postgres_schema(url)
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (what several send workers share)."""
+    url = _postgres_url()
+    if url is None:
+        pytest.skip(f"no PostgreSQL server configured ({POSTGRES_URL_ENV}); CI requires one")
+    yield from _fresh_postgres_schema(url)
+
+
 def _fresh_postgres_schema(url: str) -> Iterator[str]:
     import sqlalchemy as sa
 

@@ -26,8 +26,7 @@ def upgrade(ctx: Context) -> None:
     else:
         before = done.before or "unversioned (first release)"
         click.echo(
-            f"Database upgraded from {before} to {done.after} "
-            f"(applied: {', '.join(done.applied)})."
+            f"Database upgraded from {before} to {done.after} (applied: {', '.join(done.applied)})."
         )
 
 

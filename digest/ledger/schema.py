@@ -84,10 +84,15 @@ def upgrade(conn: sa.Connection) -> Upgrade:
         for script in reversed(list(_scripts().walk_revisions(start, head())))
         if script.revision != start
     )
+    migrate_to(conn, "head")
+    return Upgrade(before, head(), applied)
+
+
+def migrate_to(conn: sa.Connection, revision: str) -> None:
+    """Apply the migrations from the database's revision up to ``revision``."""
     config = _config()
     config.attributes["connection"] = conn
-    command.upgrade(config, "head")
-    return Upgrade(before, head(), applied)
+    command.upgrade(config, revision)
 
 
 def _mismatch(current: str | None, where: str) -> str:

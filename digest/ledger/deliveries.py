@@ -297,15 +297,21 @@ class DeliveryBook:
         self, issue_id: int, after_id: int, limit: int, only: Collection[str] = ()
     ) -> list[Subscriber]:
         """Active subscribers with no row, or a row not yet sent, after ``after_id`` (dry run)."""
-        done = sa.select(deliveries.c.subscriber_id).where(
-            deliveries.c.issue_id == issue_id, deliveries.c.state.not_in(_OPEN)
+        done = (
+            sa.select(deliveries.c.id)
+            .where(
+                deliveries.c.issue_id == issue_id,
+                deliveries.c.subscriber_id == subscribers.c.id,
+                deliveries.c.state.not_in(_OPEN),
+            )
+            .exists()
         )
         query = (
             sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.name)
             .where(
                 subscribers.c.status == ACTIVE,
                 subscribers.c.id > after_id,
-                subscribers.c.id.not_in(done),
+                ~done,
             )
             .order_by(subscribers.c.id)
             .limit(limit)
@@ -318,13 +324,22 @@ class DeliveryBook:
 
 
 def _missing_subscribers(issue_id: int, after: int, page: int) -> sa.Select[tuple[int, str]]:
-    present = sa.select(deliveries.c.subscriber_id).where(deliveries.c.issue_id == issue_id)
+    # NOT EXISTS, one probe of the (issue, subscriber) index per subscriber: a NOT IN would
+    # hash every row of the issue again for each page.
+    present = (
+        sa.select(deliveries.c.id)
+        .where(
+            deliveries.c.issue_id == issue_id,
+            deliveries.c.subscriber_id == subscribers.c.id,
+        )
+        .exists()
+    )
     return (
         sa.select(subscribers.c.id, subscribers.c.email)
         .where(
             subscribers.c.status == ACTIVE,
             subscribers.c.id > after,
-            subscribers.c.id.not_in(present),
+            ~present,
         )
         .order_by(subscribers.c.id)
         .limit(page)

@@ -22,7 +22,9 @@ from digest.ledger import Ledger
 from digest.models import GatherResult
 from digest.pipeline import summarize_articles
 from digest.summaries import LearnedSummarizer, make_summarizer, summary_key
-from digest.summaries.learned import BULLET
+from digest.summaries.features import FEATURES, ArticleView, Candidate
+from digest.summaries.learned import BULLET, load_scorer
+from digest.summaries.shaping import shorten
 from tests.test_summaries import (
     ENDS_AS_SENTENCE,
     ORANGESUM,
@@ -131,6 +133,97 @@ def test_the_model_ships_inside_the_package_and_is_small() -> None:
     model = files("digest.summaries").joinpath("model.json")
     assert len(model.read_bytes()) < 5_000_000
     assert json.loads(model.read_bytes())["format"] == 1
+
+
+def test_the_model_weighs_words_and_first_words_as_well_as_features() -> None:
+    model = json.loads(files("digest.summaries").joinpath("model.json").read_bytes())
+    assert len(model["weights"]) == len(FEATURES)
+    assert 100 <= len(model["word_weights"]) <= 2000
+    assert "il" in model["opening_weights"]
+    # An opening pronoun says the sentence leans on an earlier one: worse than "le".
+    assert model["opening_weights"]["il"] < model["opening_weights"]["le"]
+
+
+# -- candidates and features -------------------------------------------------------------
+
+ASIDE = (
+    "Le conseil municipal de Lyon (Rhône), réuni lundi soir, a voté la gratuité des "
+    "transports en commun pour les moins de dix-huit ans à partir de septembre."
+)
+LONG = (
+    "La gratuité des transports en commun pour les moins de dix-huit ans a été votée lundi "
+    "soir par le conseil municipal, après un débat de plus de trois heures entre la majorité "
+    "et l'opposition, qui dénonçait le coût de la mesure pour les finances de la ville et "
+    "réclamait une étude préalable sur la fréquentation des lignes de tramway du centre."
+)
+SHORT = "La mesure coûtera quatre millions d'euros par an."
+
+
+def _view(title: str, sentences: list[str]) -> ArticleView:
+    return ArticleView(sentences, title, load_scorer().lexicon)
+
+
+def test_a_sentence_is_also_offered_without_its_aside_in_parentheses() -> None:
+    view = _view("Lyon : les transports gratuits pour les jeunes", [ASIDE, SHORT])
+    pruned = [c for c in view.candidates(30) if c.pruned]
+    assert [c.text for c in pruned] == [ASIDE.replace(" (Rhône)", "")]
+    assert all(not c.cut for c in pruned)
+
+
+def test_a_sentence_is_offered_with_the_start_of_the_next_one() -> None:
+    view = _view("Lyon : les transports gratuits pour les jeunes", [SHORT, LONG])
+    joined = [c for c in view.candidates(30) if c.count == 2 and c.cut]
+    assert len(joined) == 1
+    text = joined[0].text
+    assert text.startswith(SHORT + " La gratuité") and text.endswith("…")
+    assert word_count(text) <= 30
+
+
+def test_a_cut_candidate_is_scored_on_the_words_it_keeps() -> None:
+    # The title's words are all in the part of the long sentence that a cut drops.
+    view = _view("Tramway : une étude préalable sur la fréquentation", [LONG, SHORT])
+    whole = Candidate(LONG, 0, 1, cut=False)
+    cut = next(c for c in view.candidates(30) if c.cut and c.count == 1)
+    recall = FEATURES.index("title_lcs_recall")
+    assert view.features(whole, 30)[recall] > view.features(cut, 30)[recall]
+    assert "tramway" in view.words(whole)[0]
+    assert "tramway" not in view.words(cut)[0]
+    assert view.words(cut)[1] == "la"
+
+
+def test_an_aside_is_not_pruned_when_that_would_unbalance_the_parentheses() -> None:
+    odd = ASIDE.replace("(Rhône)", "(Rhône) )")
+    view = _view("Lyon : les transports gratuits pour les jeunes", [odd, SHORT])
+    assert not any(c.pruned for c in view.candidates(30))
+
+
+def test_a_cut_never_leaves_an_aside_open() -> None:
+    sentence = (
+        "Le fonds finance une aide de cinquante euros pour la remise en état d'un vélo "
+        "(changement de chaîne, freins, pneus, éclairage, selle) chez un réparateur agréé."
+    )
+    assert shorten(sentence, 20) == (
+        "Le fonds finance une aide de cinquante euros pour la remise en état d'un vélo…"
+    )
+    early = "Le PKK (Parti des travailleurs du Kurdistan, classé comme organisation terroriste)"
+    assert shorten(early, 8) == "Le PKK (Parti des travailleurs du Kurdistan…)"
+
+
+def test_title_lcs_counts_the_title_words_in_their_order() -> None:
+    view = _view("Le conseil a voté la gratuité", [ASIDE, SHORT])
+    recall, precision = FEATURES.index("title_lcs_recall"), FEATURES.index("title_lcs_precision")
+    values = view.features(Candidate(ASIDE, 0, 1, cut=False), 30)
+    # "le conseil ... a voté la gratuité": all six title words, in order.
+    assert values[recall] == 1.0
+    assert values[precision] == pytest.approx(6 / 28)
+    assert view.features(Candidate(SHORT, 1, 1, cut=False), 30)[recall] < 0.5
+
+
+def test_the_token_model_rates_title_words_above_common_ones() -> None:
+    view = _view("Lyon : les transports gratuits pour les jeunes", [ASIDE, LONG, SHORT])
+    chances = view.token_chances()
+    assert all(0.0 < chance < 1.0 for chance in chances.values())
+    assert chances["transports"] > chances["soir"]
 
 
 # -- the summary cache -------------------------------------------------------------------

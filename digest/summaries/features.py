@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -19,6 +20,9 @@ WINDOW = 16
 _SALIENT = 0.3
 # A candidate longer than this many times the target is cut at a clause instead.
 _LONG_FACTOR = 1.5
+# A sentence is followed by a cut piece of the next one when this many words fit.
+_MIN_TAIL = 6
+# An aside in parentheses, not glued to the next word.
 
 _PRONOUNS = frozenset(str.split("il elle ils elles ce cette ces cela ça celui celle on lui leur"))
 _CONNECTORS = frozenset(
@@ -36,6 +40,7 @@ _REPORTING = re.compile(
     r"|rapporte|indique|annonce)\b",
     re.IGNORECASE,
 )
+_ASIDE = re.compile(r"\s*\([^()]{1,80}\)(?=[\s,.;:!?…»]|$)")
 _DIGIT = re.compile(r"\d")
 _QUOTE = re.compile('[«»"“”]')
 _CAPITALISED = re.compile(r"(?<=[\s(])[A-ZÀ-ÖØ-ÞŒ][^\W\d_]+")
@@ -83,7 +88,32 @@ FEATURES = (
     "salience_sum",
     "salience_content",
     "salience_high",
+    "expected_f1",
+    "expected_precision",
+    "expected_matches",
+    "prior_f1",
+    "title_lcs_recall",
+    "title_lcs_precision",
+    "pruned",
 )
+
+# What the token model knows of each word of an article (see ArticleView.token_features).
+TOKEN_FEATURES = (
+    "bias",
+    "salience",
+    "salience_logit",
+    "idf",
+    "in_title",
+    "log_count",
+    "inverse_first",
+    "in_first",
+    "digit",
+    "short",
+    "title_idf",
+    "count_idf",
+)
+# Mean length of an OrangeSum abstract in ROUGE tokens, for the expected F1 of a candidate.
+REFERENCE_TOKENS = 34.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,25 +135,32 @@ class Lexicon:
     idf: Idf
     # How often a word of the article reappears in its summary (a salience prior).
     salience: Idf
+    # Logistic weights over TOKEN_FEATURES: the chance that a word of an article is in
+    # its summary; empty, the salience prior stands in.
+    tokens: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A possible summary: consecutive sentences of the article, maybe cut at a clause."""
+    """A possible summary: consecutive sentences, maybe cut at a clause or without an aside."""
 
     text: str
     first: int
     count: int
     cut: bool
+    # Words were taken out inside (a parenthesis), not at the end.
+    pruned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class _Sentence:
     text: str
     words: int
+    length: int
     content: frozenset[str]
     tokens: frozenset[str]
     bigrams: frozenset[tuple[str, str]]
+    sequence: tuple[str, ...]
 
 
 class ArticleView:
@@ -137,6 +174,10 @@ class ArticleView:
         title_tokens = _TOKEN.findall(title.lower())
         self.title_tokens = frozenset(title_tokens)
         self.title_bigrams = frozenset(itertools.pairwise(title_tokens))
+        self._title_length = len(title_tokens)
+        self._title_masks: dict[str, int] = {}
+        for position, token in enumerate(title_tokens):
+            self._title_masks[token] = self._title_masks.get(token, 0) | (1 << position)
         spread: Counter[str] = Counter()
         for sentence in self.sentences:
             spread.update(sentence.content)
@@ -149,9 +190,53 @@ class ArticleView:
             counts.update(sentence.tokens)
         self._article = {token: count * idf.of(token) for token, count in counts.items()}
         self._article_norm = math.sqrt(sum(value**2 for value in self._article.values()))
+        self._counts = counts
+        self._chance = self.token_chances()
+
+    def token_features(self) -> dict[str, list[float]]:
+        """The values of TOKEN_FEATURES for each word of the article."""
+        first: dict[str, int] = {}
+        for index, sentence in enumerate(self.sentences):
+            for token in sentence.tokens:
+                first.setdefault(token, index)
+        rows: dict[str, list[float]] = {}
+        for token, index in first.items():
+            salience = min(0.99, max(0.01, self.lexicon.salience.of(token)))
+            idf = self.lexicon.idf.of(token) / 10
+            titled = float(token in self.title_tokens)
+            count = math.log1p(self._counts[token])
+            rows[token] = [
+                1.0,
+                salience,
+                math.log(salience / (1 - salience)),
+                idf,
+                titled,
+                count,
+                1.0 / (index + 1),
+                float(index == 0),
+                float(token.isdigit()),
+                float(len(token) <= 2),
+                titled * idf,
+                count * idf,
+            ]
+        return rows
+
+    def token_chances(self) -> dict[str, float]:
+        """The chance that each word of the article is in its summary (the token model)."""
+        weights = self.lexicon.tokens
+        if not weights:
+            return {token: self.lexicon.salience.of(token) for token in self._counts}
+        chances = {}
+        for token, row in self.token_features().items():
+            logit = sum(map(operator.mul, weights, row))
+            chances[token] = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
+        return chances
 
     def candidates(self, target: int) -> list[Candidate]:
-        """Single sentences, pairs that fit, and long sentences cut near ``target`` words."""
+        """Single sentences, pairs that fit, cuts near ``target`` words, asides left out.
+
+        A cut is a long sentence cut at a clause, or a sentence with the start of the next.
+        """
         found: list[Candidate] = []
         limit = int(target * _LONG_FACTOR)
         for index, sentence in enumerate(self.sentences):
@@ -163,15 +248,26 @@ class ArticleView:
                 found.append(Candidate(shorten(sentence.text, target), index, 1, cut=True))
             if index + 1 < len(self.sentences):
                 following = self.sentences[index + 1]
+                text = f"{sentence.text} {following.text}"
                 if sentence.words + following.words <= limit:
-                    text = f"{sentence.text} {following.text}"
                     found.append(Candidate(text, index, 2, cut=False))
+                if sentence.words < target - _MIN_TAIL < sentence.words + following.words:
+                    # The sentence and the start of the next one, cut at a clause.
+                    found.append(Candidate(shorten(text, target), index, 2, cut=True))
+            if "(" in sentence.text and sentence.words <= limit:
+                # The sentence without its asides in parentheses.
+                bare = _ASIDE.sub("", sentence.text)
+                balanced = bare.count("(") == bare.count(")")
+                if bare != sentence.text and balanced and word_count(bare) >= 6:
+                    found.append(Candidate(bare, index, 1, cut=False, pruned=True))
         return found
 
     def features(self, candidate: Candidate, target: int) -> list[float]:
         """The values of FEATURES for ``candidate``, in that order."""
         index, text = candidate.first, candidate.text
         parts = self.sentences[index : index + candidate.count]
+        if candidate.cut or candidate.pruned:
+            parts = [_describe(text)]  # what is kept, not the whole sentence
         content = frozenset().union(*(part.content for part in parts))
         tokens = frozenset().union(*(part.tokens for part in parts))
         bigrams = frozenset().union(*(part.bigrams for part in parts))
@@ -218,7 +314,50 @@ class ArticleView:
             words * (candidate.count == 2),
             float("(" in text),
             *self._weighted(tokens),
+            *self._expected(parts, tokens),
+            *self._title_lcs(parts),
+            float(candidate.pruned),
         ]
+
+    def words(self, candidate: Candidate) -> tuple[frozenset[str], str]:
+        """The candidate's distinct words and its first word, for the scorer's word weights."""
+        if candidate.cut or candidate.pruned:
+            sequence = _TOKEN.findall(candidate.text.lower())
+            return frozenset(sequence), sequence[0] if sequence else ""
+        parts = self.sentences[candidate.first : candidate.first + candidate.count]
+        tokens = frozenset().union(*(part.tokens for part in parts))
+        return tokens, parts[0].sequence[0] if parts[0].sequence else ""
+
+    def _title_lcs(self, parts: list[_Sentence]) -> tuple[float, float]:
+        """Longest common subsequence of words with the title over the title's and our length.
+
+        Bit-parallel (Hyyrö 2004), as bench/summarize/rouge.py computes ROUGE-L.
+        """
+        length = sum(part.length for part in parts)
+        if not self._title_length or not length:
+            return 0.0, 0.0
+        masks, full = self._title_masks, (1 << self._title_length) - 1
+        row = full
+        for part in parts:
+            for token in part.sequence:
+                match = row & masks.get(token, 0)
+                row = ((row + match) | (row - match)) & full
+        common = self._title_length - row.bit_count()
+        return common / self._title_length, common / length
+
+    def _expected(self, parts: list[_Sentence], tokens: frozenset[str]) -> tuple[float, ...]:
+        """Expected ROUGE-1 of a candidate under the token model and under the prior."""
+        length = sum(part.length for part in parts)
+        if not tokens:
+            return 0.0, 0.0, 0.0, 0.0
+        matches = sum(map(self._chance.__getitem__, tokens))
+        prior = sum(map(self.lexicon.salience.of, tokens))
+        return (
+            2 * matches / (length + REFERENCE_TOKENS),
+            matches / length,
+            matches / 10,
+            2 * prior / (length + REFERENCE_TOKENS),
+        )
 
     def _weighted(self, tokens: frozenset[str]) -> tuple[float, ...]:
         """IDF-weighted overlaps with the title and the article, specificity and salience."""
@@ -250,7 +389,7 @@ class ArticleView:
     def _centrality(self, content: frozenset[str], count: int) -> float:
         if not content or count < 2:
             return 0.0
-        return sum(math.log1p(self._spread[word] - 1) for word in content) / len(content)
+        return sum(math.log1p(max(0, self._spread[word] - 1)) for word in content) / len(content)
 
 
 def _describe(sentence: str) -> _Sentence:
@@ -259,6 +398,8 @@ def _describe(sentence: str) -> _Sentence:
         text=sentence,
         words=word_count(sentence),
         content=frozenset(content_words(sentence)),
+        length=len(tokens),
+        sequence=tuple(tokens),
         tokens=frozenset(tokens),
         bigrams=frozenset(itertools.pairwise(tokens)),
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -17,7 +19,14 @@ from typing import Literal
 from digest.errors import SummaryError
 from digest.french import split_sentences, word_count
 from digest.models import Article, Summary
-from digest.summaries.features import FEATURES, ArticleView, Candidate, Idf, Lexicon
+from digest.summaries.features import (
+    FEATURES,
+    TOKEN_FEATURES,
+    ArticleView,
+    Candidate,
+    Idf,
+    Lexicon,
+)
 from digest.summaries.shaping import (
     clean_sentences,
     finish,
@@ -43,15 +52,24 @@ Style = Literal["paragraph", "key_points"]
 
 @dataclass(frozen=True, slots=True)
 class Scorer:
-    """A linear scorer over FEATURES, and a digest of its weights for cache keys."""
+    """A linear scorer over FEATURES and words, and a digest of its model for cache keys."""
 
     weights: tuple[float, ...]
     lexicon: Lexicon
     digest: str
+    # What a word of a candidate adds to its score, and what its first word adds.
+    words: Mapping[str, float] = field(default_factory=dict)
+    openings: Mapping[str, float] = field(default_factory=dict)
 
-    def score(self, values: list[float]) -> float:
-        """The weighted sum of ``values``."""
-        return sum(w * v for w, v in zip(self.weights, values, strict=True))
+    def score(self, view: ArticleView, candidate: Candidate, target: int) -> float:
+        """The candidate's score: weighted features plus its words' weights."""
+        values = view.features(candidate, target)
+        tokens, first = view.words(candidate)
+        words = self.words
+        linear: float = sum(map(operator.mul, self.weights, values))
+        return (
+            linear + sum(words.get(token, 0.0) for token in tokens) + self.openings.get(first, 0.0)
+        )
 
 
 @functools.cache
@@ -59,14 +77,16 @@ def load_scorer() -> Scorer:
     """The shipped scorer (read once); works from a wheel as well as from a checkout."""
     raw = files("digest.summaries").joinpath("model.json").read_bytes()
     model = json.loads(raw)
-    if tuple(model["features"]) != FEATURES:
+    if tuple(model["features"]) != FEATURES or tuple(model["token_features"]) != TOKEN_FEATURES:
         raise SummaryError("model.json does not match the summarizer's features: retrain it")
     weights = tuple(float(weight) for weight in model["weights"])
     lexicon = Lexicon(
         Idf(model["idf"], float(model["idf_unknown"])),
         Idf(model["salience"], float(model["salience_unknown"])),
+        tuple(float(weight) for weight in model["token_weights"]),
     )
-    return Scorer(weights, lexicon, hashlib.sha256(raw).hexdigest()[:16])
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return Scorer(weights, lexicon, digest, model["word_weights"], model["opening_weights"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +142,7 @@ class LearnedSummarizer:
     def _ranked(self, view: ArticleView) -> list[Candidate]:
         """Candidates best first; ties keep article order, so the result is deterministic."""
         scored = [
-            (-self.scorer.score(view.features(candidate, self.target)), order, candidate)
+            (-self.scorer.score(view, candidate, self.target), order, candidate)
             for order, candidate in enumerate(view.candidates(self.target))
         ]
         scored.sort(key=lambda item: (item[0], item[1]))

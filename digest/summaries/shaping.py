@@ -77,9 +77,15 @@ def shorten(sentence: str, max_words: int) -> str:
         # Cut before the quotation the cut would leave open, unless little would remain.
         opener = max(index for index, word in enumerate(words) if '"' in word)
         words = words[:opener] if opener >= _MIN_BEFORE_QUOTE else words
+    if sum(word.count("(") - word.count(")") for word in words) > 0:
+        # Cut before the aside the cut would leave open, unless little would remain.
+        opener = max(index for index, word in enumerate(words) if "(" in word)
+        words = words[:opener] if opener >= _MIN_BEFORE_QUOTE else words
     while len(words) > 1 and (words[-1].lower() in _DANGLING or not _NON_WORD.sub("", words[-1])):
         words.pop()
     text = " ".join(words).rstrip(',;:—–-«“"( \u00a0\u202f') + "…"
+    if text.count("(") > text.count(")"):
+        text += ")"
     if text.count("«") > text.count("»"):
         text += " »"
     elif text.count('"') % 2:

@@ -51,6 +51,7 @@ _GLUED = re.compile(
     r"(?:[a-zà-öø-ÿœ]{2}|[a-zà-öø-ÿœ0-9][\"»)”]|\d{2})\.(?=[A-ZÀ-ÖØ-ÝŒ](?:[a-zà-öø-ÿœ]|['’]))"
 )
 _URLISH = re.compile(r"://|www\.|@|/")
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 _SPACE_RUN = re.compile(r"\s+")
 _NO_BREAK = frozenset("\u00a0\u202f")
@@ -79,6 +80,13 @@ def clean_text(text: str) -> str:
 def clean_line(text: str) -> str:
     """Clean a one-line value (a title, an author): labels removed, whitespace collapsed."""
     return _collapse(_EMBEDDED_LABELS.sub(" ", text))
+
+
+def clean_title(text: str) -> str:
+    """A title as one clean line; markup in it ("<b>", "<script>…</script>") becomes text."""
+    if _TAG.search(text):
+        return clean_line(" ".join(html_to_paragraphs(text)))
+    return clean_line(text)
 
 
 def split_paragraphs(text: str) -> list[str]:

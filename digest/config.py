@@ -6,6 +6,8 @@ Secrets (``DIGEST_SMTP__PASSWORD``, ``DIGEST_SECRET_KEY``) come from the environ
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -21,10 +23,12 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from digest.errors import ConfigError
 
 ENV_PREFIX = "DIGEST_"
+_URL_PASSWORD = re.compile(r"(//[^:/@]*:)[^@/]*@")
 _SECRET_KEYS = (("smtp", "password"), ("secret_key",), ("summarizer", "api_key"))
 
 
@@ -187,6 +191,24 @@ class SmtpSettings(_Section):
     weight: int = Field(default=1, ge=1, le=1000)
     per_second: float = Field(default=0.0, ge=0)
     per_hour: int = Field(default=0, ge=0)
+    # Explicit exceptions to TLS: one named host whose certificate is not verified, and a
+    # login sent without TLS (a relay on the same machine).
+    tls_unverified_host: str = ""
+    allow_plain_auth: bool = False
+
+    @model_validator(mode="after")
+    def _tls_exceptions_named(self) -> SmtpSettings:
+        if self.tls_unverified_host and self.tls_unverified_host != self.host:
+            raise ValueError(
+                f"tls_unverified_host {self.tls_unverified_host!r} is not the relay's host "
+                f"{self.host!r}; certificate checks are only turned off for that named host"
+            )
+        if self.username and self.security == "none" and not self.allow_plain_auth:
+            raise ValueError(
+                "a username with security 'none' would send the password in clear; use "
+                "'starttls' or 'tls', or set allow_plain_auth = true for a local relay"
+            )
+        return self
 
     @property
     def label(self) -> str:
@@ -217,10 +239,10 @@ class DeliverySettings(_Section):
     pause_after_failures: int = Field(default=10, ge=1)
     relay_cooldown_seconds: float = Field(default=30.0, ge=0)
     page_size: int = Field(default=1000, ge=1, le=100_000)
+    worker_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     dkim_key_file: Path | None = None
     dkim_selector: str = ""
     dkim_domain: str = ""
-    worker_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     feedback_id: str = ""
     soft_bounce_limit: int = Field(default=3, ge=1)
 
@@ -270,6 +292,11 @@ class DatabaseSettings(_Section):
     """The ledger: subscribers, issues and deliveries."""
 
     url: str = "sqlite:///digest.db"
+
+    def __repr_args__(self) -> Any:
+        # A PostgreSQL URL may hold a password: repr (and so logs) shows it hidden.
+        for name, value in super().__repr_args__():
+            yield name, _URL_PASSWORD.sub(r"\1***@", value) if name == "url" else value
 
 
 class Settings(BaseSettings):
@@ -321,6 +348,8 @@ def load_settings(path: Path | None) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, label)) from exc
+    except SettingsError as exc:
+        raise ConfigError(_describe_environment(exc)) from exc
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -331,6 +360,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
 
@@ -381,6 +412,21 @@ def _resolve_sqlite_url(url: str, base: Path) -> str:
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
         return prefix + str((base / url[len(prefix) :]).resolve())
     return url
+
+
+def _describe_environment(exc: SettingsError) -> str:
+    """pydantic-settings' complaint about a variable holding a list or table as bad JSON."""
+    field = re.search(r'field "(\w+)"', str(exc))
+    prefix = ENV_PREFIX + (field.group(1).upper() if field else "")
+    names = [
+        name
+        for name in sorted(os.environ)
+        if name.upper() == prefix or name.upper().startswith(prefix + "__")
+    ]
+    return (
+        f"bad value in the environment variable {' or '.join(names) or prefix}: a list or "
+        'table must be JSON, e.g. ["a", "b"] or {"key": "value"}'
+    )
 
 
 def _describe(exc: ValidationError, label: str) -> str:

@@ -26,7 +26,7 @@ import trafilatura
 from lxml import etree  # type: ignore[import-untyped]
 from trafilatura.utils import load_html
 
-from digest.cleaning import clean_line, is_label_line, remove_noise
+from digest.cleaning import clean_line, clean_title, is_label_line, remove_noise
 from digest.errors import ArticleError
 
 # Lines that repeat on this share of a source's pages (and on at least MIN_REPEATS of them)
@@ -63,6 +63,8 @@ _NOISE_HINT = re.compile(
 )
 _LABEL_TAGS = frozenset({"p", "span", "div", "button", "a", "li", "strong", "em", "b", "small"})
 _KEEP_TAGS = frozenset({"html", "body", "article", "main"})
+_DECLARED_CHARSET = re.compile(rb"<meta[^>]+charset|<\?xml[^>]+encoding", re.IGNORECASE)
+_CHARSET_SCAN_BYTES = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,12 +145,29 @@ def _line_key(line: str) -> str:
 def _parse(html: str | bytes) -> Any:
     # trafilatura's loader: its encoding detection and its parser (no comments, no PIs).
     try:
-        tree = load_html(html)
+        tree = load_html(_undeclared_as_windows_1252(html))
     except (etree.ParserError, ValueError, TypeError) as exc:
         raise ArticleError(f"not an HTML page ({exc})") from exc
     if tree is None:
         raise ArticleError("not an HTML page")
     return tree
+
+
+def _undeclared_as_windows_1252(html: str | bytes) -> str | bytes:
+    """Bytes that name no charset and are not UTF-8, decoded as windows-1252.
+
+    That is what browsers do for a French page (the WHATWG encoding sniffing's locale
+    default); a statistical guess reads "à" and "œ" of such pages as Central European.
+    """
+    if isinstance(html, str) or html.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return html
+    if _DECLARED_CHARSET.search(html[:_CHARSET_SCAN_BYTES]):
+        return html
+    try:
+        html.decode("utf-8")
+    except UnicodeDecodeError:
+        return html.decode("windows-1252", "replace")
+    return html
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +292,7 @@ def _drop(element: Any) -> None:
 def _assemble(doc: Any, meta: _Meta, standfirst: str, bold: list[str], url: str) -> ExtractedPage:
     lines = [line for line in str(doc.text or "").splitlines() if line.strip()]
     paragraphs = remove_noise(lines)
-    title = clean_line(meta.title or str(doc.title or ""))
+    title = clean_title(meta.title or str(doc.title or ""))
     while paragraphs and _words(paragraphs[0]) == _words(title):
         paragraphs.pop(0)  # the headline, repeated at the top of the body
     standfirst = standfirst or _bold_lead(paragraphs, bold)

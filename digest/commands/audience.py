@@ -11,7 +11,7 @@ from digest.commands.base import (
     pass_context,
     utc_now,
 )
-from digest.subscribers import normalize_address, read_subscriber_csv
+from digest.subscribers import clean_name, normalize_address, read_subscriber_csv
 
 
 @click.group()
@@ -44,7 +44,7 @@ def subscribers_add(ctx: Context, email: str, name: str) -> None:
     address = normalize_address(email)
     ledger = ctx.ledger()
     try:
-        added = ledger.add_subscriber(address, name.strip(), utc_now())
+        added = ledger.add_subscriber(address, clean_name(name), utc_now())
     finally:
         ledger.close()
     click.echo(f"added {address}" if added else f"{address} is already on the list")

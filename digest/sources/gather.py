@@ -40,7 +40,7 @@ from digest.sources.folder import read_folder_entries
 from digest.sources.fulltext import PageReader, complete_teasers
 from digest.sources.page import read_page_entries
 from digest.sources.selection import Seen, apply_caps
-from digest.sources.urls import canonical_url, strip_tracking
+from digest.sources.urls import canonical_url, is_web_link, strip_tracking
 from digest.sources.wordpress import read_wordpress_entries
 
 __all__ = ["gather_articles", "parse_published"]
@@ -147,6 +147,9 @@ def _keep(
     skipped: list[str] = []
     for entry in entries:
         article = entry.article
+        if not is_web_link(article.url):
+            skipped.append(f"{article.title}: link {article.url[:80]!r} is not an http(s) URL")
+            continue
         if article.published > window.now:
             skipped.append(f"{article.title}: dated {article.published.isoformat()}, in the future")
             continue

@@ -42,8 +42,10 @@ def canonical_url(url: str) -> str:
     netloc = host
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         netloc = f"{host}:{port}"
-    path = parts.path.rstrip("/") or "/"
     query = urlencode(sorted(_kept_params(parts.query)))
+    if not (scheme or netloc or parts.path or query):
+        return ""  # "?" or "#top": no more a link than ""
+    path = parts.path.rstrip("/") or "/"
     return urlunsplit((key_scheme, netloc, path, query, ""))
 
 
@@ -55,6 +57,18 @@ def https_only(url: str) -> str:
     except ValueError:
         return ""
     return url if parts.scheme.lower() == "https" and parts.hostname else ""
+
+
+def is_web_link(url: str) -> bool:
+    """False for a link a reader must never be sent to: javascript:, data:, file:, ...
+
+    An empty link is allowed (the card then links to the archive); a relative one too.
+    """
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return False
+    return scheme in ("", "http", "https")
 
 
 def _kept_params(query: str) -> list[tuple[str, str]]:

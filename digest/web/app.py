@@ -20,7 +20,7 @@ from digest.errors import SubscriberError
 from digest.ledger import Ledger
 from digest.models import IsoWeek, SignupOutcome
 from digest.resources import bundled_dir
-from digest.subscribers import normalize_address
+from digest.subscribers import clean_name, normalize_address
 from digest.tokens import PREFERENCES, UNSUBSCRIBE, sign_token, verify_token
 from digest.web.archive import atom_feed, sanitized_issue_page
 from digest.web.confirmation import (
@@ -149,7 +149,7 @@ class WebSide:
                 "Cette adresse électronique n’est pas valide. Vérifiez-la et réessayez.",
                 status=400,
             )
-        name = " ".join(fields.get("name", "").split())[:100]
+        name = clean_name(fields.get("name", ""))
         await self.request_confirmation(address, name)
         # The same answer whatever the address's state: nobody learns who is subscribed.
         return self.message(
@@ -275,7 +275,7 @@ class WebSide:
                 request, "Choix invalide", "Choisissez une durée de pause de la liste.", status=400
             )
         until = self.clock() + dt.timedelta(weeks=int(weeks)) if int(weeks) else None
-        name = " ".join(fields.get("name", "").split())[:100]
+        name = clean_name(fields.get("name", ""))
         if address is not None:
             await run_in_threadpool(
                 self.ledger.set_preferences, address, name=name, paused_until=until

@@ -61,9 +61,17 @@ def lost(exc: BaseException, *, committed: bool) -> Outcome:
 class RelayDown(DeliveryError):
     """A relay could not be reached or refused our login: try another one."""
 
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code  # the relay's reply code, when it answered (a 421 greeting)
+
 
 class RelayRefused(RelayDown):
     """A relay refused our login (5xx on AUTH): failed, and counted toward a pause."""
+
+
+class _ClosedWhileIdle(Exception):
+    """A pooled connection turned out closed by the relay before anything was sent."""
 
 
 class SmtpSender:
@@ -88,21 +96,52 @@ class SmtpSender:
         except RelayDown as exc:
             refused = isinstance(exc, RelayRefused)
             state = DeliveryState.FAILED if refused else DeliveryState.DEFERRED
-            return Outcome(state, None, str(exc), self.label)
+            return Outcome(state, exc.code, str(exc), self.label)
 
     async def send_or_raise(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
         """Like send, but a relay that cannot be reached raises RelayDown (for failover)."""
         async with self._slots:
-            client = self._idle.pop() if self._idle else await self._connect()
             await self.limiter.acquire()
-            try:
-                outcome = classify(await client.send(envelope_from, recipient, message))
-            except (WireError, OSError) as exc:
-                client.close()
-                outcome = lost(exc, committed=client.committed)
+            while self._idle:
+                try:
+                    outcome = await self._attempt(
+                        self._idle.pop(), envelope_from, recipient, message
+                    )
+                    break
+                except _ClosedWhileIdle:
+                    continue
             else:
-                self._idle.append(client)
+                client = await self._connect()
+                outcome = await self._attempt(client, envelope_from, recipient, message, new=True)
         return Outcome(outcome.state, outcome.code, outcome.reply, self.label)
+
+    async def _attempt(
+        self,
+        client: WireConnection,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        *,
+        new: bool = False,
+    ) -> Outcome:
+        """One transaction on ``client``; it goes back to the pool if still usable.
+
+        A relay may close an idle connection (its idle timeout, a per-connection limit):
+        nothing of the message was taken then, so it raises _ClosedWhileIdle and the
+        message goes on another connection rather than spending one of its attempts.
+        """
+        try:
+            outcome = classify(await client.send(sender, recipient, message))
+        except (WireError, OSError) as exc:
+            client.close()
+            if client.hung_up and not (new or client.committed):
+                raise _ClosedWhileIdle from exc
+            return lost(exc, committed=client.committed)
+        if client.usable:
+            self._idle.append(client)
+        else:
+            client.close()
+        return outcome
 
     async def close(self) -> None:
         """Say QUIT on every idle connection."""
@@ -120,12 +159,16 @@ class SmtpSender:
             return await WireConnection.open(s, _password(s))
         except SmtpRefusal as exc:
             if exc.command == "AUTH":
-                raise RelayRefused(
+                # RFC 4954: 454 is a temporary failure (try later), 535 and 534 are not.
+                refused = RelayRefused if exc.reply.code >= PERMANENT else RelayDown
+                raise refused(
                     f"SMTP relay {where} refused the login of {s.username!r}: {exc} "
-                    f"(check the username and {_password_variable(s)})"
+                    f"(check the username and {_password_variable(s)})",
+                    exc.reply.code,
                 ) from exc
             raise RelayDown(
-                f"SMTP relay {where} refused {exc.command}: {exc} (check {_where_configured(s)})"
+                f"SMTP relay {where} refused {exc.command}: {exc} (check {_where_configured(s)})",
+                exc.reply.code,
             ) from exc
         except (WireError, OSError, TimeoutError) as exc:
             raise RelayDown(
@@ -174,7 +217,8 @@ class RelaySet:
                 errors.append(exc)
         refused = all(isinstance(exc, RelayRefused) for exc in errors)
         state = DeliveryState.FAILED if refused else DeliveryState.DEFERRED
-        return Outcome(state, None, "no relay took the message: " + "; ".join(map(str, errors)))
+        reply = "no relay took the message: " + "; ".join(map(str, errors))
+        return Outcome(state, errors[-1].code, reply)
 
     async def close(self) -> None:
         """Close every relay's idle connections."""
@@ -211,6 +255,11 @@ def make_relays(
     return RelaySet(senders, cooldown)
 
 
+def limits_of(settings: SmtpSettings) -> Limits:
+    """A relay's rate limits."""
+    return Limits(settings.per_second, settings.per_hour)
+
+
 def _password(settings: SmtpSettings) -> str:
     if isinstance(settings, RelaySettings) and settings.password_env:
         return os.environ.get(settings.password_env, "")
@@ -232,8 +281,3 @@ def _password_variable(settings: SmtpSettings) -> str:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
-def limits_of(settings: SmtpSettings) -> Limits:
-    """A relay's rate limits."""
-    return Limits(settings.per_second, settings.per_hour)
-
-

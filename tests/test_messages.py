@@ -10,6 +10,8 @@ import re
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from digest.config import NewsletterSettings, TemplateSettings
 from digest.errors import MessageError
@@ -275,3 +277,76 @@ def test_long_accented_subjects_are_encoded_words_of_at_most_75_characters(subje
     assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
     parsed = email.message_from_bytes(raw + b"\r\nbody", policy=email.policy.default)
     assert parsed["Subject"] == subject
+
+
+# Shortcuts of the builder checked against the email package they stand in for.
+URL_CHARACTERS = st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters='<>,"')
+
+
+@given(path=st.text(URL_CHARACTERS, max_size=1000))
+def test_list_unsubscribe_is_written_as_the_email_package_writes_it(path: str) -> None:
+    from digest.messages import _LIST_POLICY, _header, _unsubscribe_headers
+
+    slots = PersonalSlots(f"https://lettre.exemple.fr/{path}", "mailto:d@exemple.fr?subject=u")
+    value = f"<{slots.unsubscribe_url}>, <{slots.unsubscribe_mailto}>"
+    assert _unsubscribe_headers(slots)[0] == _header("List-Unsubscribe", value, _LIST_POLICY)
+
+
+@pytest.mark.parametrize("length", [996, 997, 998, 999, 1000])
+def test_list_unsubscribe_at_the_line_limit_is_written_as_the_email_package_writes_it(
+    length: int,
+) -> None:
+    from digest.messages import _LIST_POLICY, _header, _unsubscribe_headers
+
+    mailto = "mailto:d@exemple.fr?subject=u"
+    fixed = len("List-Unsubscribe: <https://x/>, <>") + len(mailto)
+    slots = PersonalSlots("https://x/" + "a" * (length - fixed), mailto)
+    value = f"<{slots.unsubscribe_url}>, <{slots.unsubscribe_mailto}>"
+    assert len(f"List-Unsubscribe: {value}") == length
+    assert _unsubscribe_headers(slots)[0] == _header("List-Unsubscribe", value, _LIST_POLICY)
+
+
+QP_TEXT = st.one_of(
+    st.text(st.sampled_from("ab .=\t\té:/?-_~<>\n\r"), max_size=400),
+    # Long runs of what quoted-printable leaves alone, across the 76-character folds.
+    st.text(st.sampled_from("ab ./:?"), min_size=70, max_size=240),
+)
+
+
+def _check_quoted_printable(text: str) -> None:
+    from digest.messages import _UTF8_QP, _quoted_printable
+
+    lines = text.replace("\r\n", "\n").replace("\r", "\n")
+    encoded = (_UTF8_QP.body_encode(lines) or "").replace("\n", "\r\n").encode("ascii")
+    # A value that stops mid-line ends with a soft break, so pieces join at line starts.
+    expected = encoded if lines.endswith("\n") or not text else encoded + b"=\r\n"
+    assert _quoted_printable(text) == expected
+
+
+@pytest.mark.parametrize("length", [1, 75, 76, 77, 78, 151, 152, 153, 227, 228])
+def test_plain_slot_values_fold_as_the_email_package_folds_them(length: int) -> None:
+    _check_quoted_printable(("https://exemple.fr/" + "abc/" * 60)[:length])
+
+
+@given(text=QP_TEXT)
+def test_slot_values_are_quoted_printable_as_the_email_package_encodes_them(text: str) -> None:
+    _check_quoted_printable(text)
+
+
+def test_the_same_instant_in_two_zones_keeps_each_offset(rendered: RenderedIssue) -> None:
+    slots = personal_slots(JEAN, secret=SECRET, newsletter=NEWSLETTER)
+    utc = SENT_AT.astimezone(dt.UTC)
+    dates = [
+        raw_header(
+            build_message(
+                rendered, JEAN, slots, newsletter=NEWSLETTER, message_id="<a.b@exemple.fr>", date=d
+            ),
+            "Date",
+        )
+        for d in (SENT_AT, utc, SENT_AT.replace(microsecond=5))
+    ]
+    assert dates == [
+        b"Date: Fri, 24 Jan 2025 07:00:00 +0100",
+        b"Date: Fri, 24 Jan 2025 06:00:00 +0000",
+        b"Date: Fri, 24 Jan 2025 07:00:00 +0100",
+    ]

@@ -1,13 +1,22 @@
-"""One measured `digest send` (called by run.py): prints a JSON line with rate and memory."""
+"""One measured `digest send` (called by run.py): prints a JSON line with rate and memory.
+
+Besides the rate it reports where the CPU went, per message: the whole process, the event
+loop's thread (building, SMTP, asyncio), and the ledger's writes (``Ledger.journal``, run
+in a worker thread), each as CPU milliseconds.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
+import functools
 import json
 import resource
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from digest.config import Settings, SmtpSettings
 from digest.delivery import make_relays
@@ -55,17 +64,52 @@ def add_subscribers(ledger: Ledger, count: int) -> None:
             )
 
 
-async def send(settings: Settings, ledger: Ledger, messages: int) -> float:
+class ThreadClock:
+    """Calls of one method: how many, their CPU and their wall seconds, in any thread."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.seconds = 0.0
+        self.wall = 0.0
+        self._lock = threading.Lock()
+
+    def wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started, wall = time.thread_time(), time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.calls += 1
+                    self.seconds += time.thread_time() - started
+                    self.wall += time.perf_counter() - wall
+
+        return timed
+
+
+async def send(settings: Settings, ledger: Ledger, messages: int) -> dict[str, float]:
     saved = ledger.save_issue("Toujours+", IsoWeek(2025, 4), 1, rendered_issue(), "{}", NOW)
     sender = make_relays(settings.smtp)
-    started = time.perf_counter()
+    journal = ThreadClock()
+    ledger.journal = journal.wrap(ledger.journal)  # type: ignore[method-assign]
+    started, cpu, loop_cpu = time.perf_counter(), time.process_time(), time.thread_time()
     try:
         report = await send_issue(saved, settings, ledger, sender, b"bench", lambda: NOW)
     finally:
         await sender.close()
     elapsed = time.perf_counter() - started
+    per_message = 1000 / messages
+    result = {
+        "rate": messages / elapsed,
+        "cpu_ms": (time.process_time() - cpu) * per_message,
+        "loop_ms": (time.thread_time() - loop_cpu) * per_message,
+        "ledger_ms": journal.seconds * per_message,
+        "commits": journal.calls,
+        "commit_ms": journal.wall * 1000 / max(journal.calls, 1),
+    }
     assert report.count(DeliveryState.SENT) == messages, report
-    return messages / elapsed
+    return result
 
 
 def build_cost(settings: Settings, ledger: Ledger) -> float:
@@ -97,11 +141,11 @@ def main() -> None:
     )
     ledger = Ledger(settings.database.url)
     add_subscribers(ledger, args.messages)
-    rate = asyncio.run(send(settings, ledger, args.messages))
-    cost = build_cost(settings, ledger)
+    result = asyncio.run(send(settings, ledger, args.messages))
+    result["build_ms"] = build_cost(settings, ledger)
     ledger.close()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rate": rate, "peak_mb": peak_mb, "build_ms": cost}))
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

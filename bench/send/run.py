@@ -6,7 +6,8 @@ Runs, in one go and against the same smtp-sink on 127.0.0.1:
      logged in a SQLite ledger, over the same number of connections;
 and prints messages/s of each, their ratio (median of --rounds), and the peak memory of the
 digest child. ``--memory N`` adds one digest run of N subscribers to show peak memory stays
-flat as the list grows.
+flat as the list grows. ``--probe`` adds, in every round, `wire_probe.py`: the builder and
+the SMTP client alone (no ledger, no dispatch loop), to tell their cost from the rest.
 
     .venv/bin/python bench/send/run.py --messages 5000 --connections 16 --rounds 3
 
@@ -111,16 +112,40 @@ def run_digest(port: int, messages: int, connections: int) -> dict[str, float]:
     return result
 
 
+def run_probe(port: int, messages: int, connections: int) -> dict[str, float]:
+    """wire_probe.py in a child process: builder and SMTP client, no ledger."""
+    output = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "wire_probe.py"),
+            "--port",
+            str(port),
+            "--messages",
+            str(messages),
+            "--connections",
+            str(connections),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    result: dict[str, float] = json.loads(output.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memory", type=int, default=0, help="subscribers of a memory run")
+    parser.add_argument("--probe", action="store_true", help="also builder + client alone")
     args = parser.parse_args()
     port = free_port()
     sink = start_sink(port)
-    ratios, sources, ours, peaks = [], [], [], []
+    ratios, sources, ours, peaks, probes = [], [], [], [], []
     try:
         for round_ in range(1, args.rounds + 1):
             reference = run_source(port, args.messages, args.connections)
@@ -129,10 +154,22 @@ def main() -> None:
             ours.append(mine["rate"])
             peaks.append(mine["peak_mb"])
             ratios.append(mine["rate"] / reference)
+            if args.probe:
+                wire = run_probe(port, args.messages, args.connections)
+                probes.append(wire["rate"] / reference)
+                print(
+                    f"round {round_}: builder + client alone (no ledger) {wire['rate']:.0f} "
+                    f"msg/s (ratio {wire['rate'] / reference:.2f}), CPU "
+                    f"{wire['cpu_ms']:.3f} ms/message",
+                    flush=True,
+                )
             print(
                 f"round {round_}: smtp-source {reference:.0f} msg/s, digest send "
                 f"{mine['rate']:.0f} msg/s (ratio {mine['rate'] / reference:.2f}), "
-                f"build {mine['build_ms']:.3f} ms/message, peak {mine['peak_mb']:.0f} MB",
+                f"CPU {mine['cpu_ms']:.3f} ms/message (event loop {mine['loop_ms']:.3f}, "
+                f"ledger writes {mine['ledger_ms']:.3f}; {mine['commits']:.0f} commits of "
+                f"{mine['commit_ms']:.1f} ms), build {mine['build_ms']:.3f} ms/message, "
+                f"peak {mine['peak_mb']:.0f} MB",
                 flush=True,
             )
         print(
@@ -141,6 +178,8 @@ def main() -> None:
             f"{statistics.median(sources):.0f} msg/s, digest send {statistics.median(ours):.0f} "
             f"msg/s, ratio {statistics.median(ratios):.2f}, peak {max(peaks):.0f} MB"
         )
+        if probes:
+            print(f"builder + client alone: median ratio {statistics.median(probes):.2f}")
         if args.memory:
             big = run_digest(port, args.memory, args.connections)
             print(

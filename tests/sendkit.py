@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -143,3 +146,24 @@ def running(handler: RecordingHandler) -> Iterator[SmtpServer]:
 def received(server: SmtpServer) -> list[str]:
     """The recipients of every message the server took, in order."""
     return [rcpt for message in server.handler.messages for rcpt in message.rcpt_tos]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+DIGEST = (sys.executable, "-m", "digest.cli")
+
+
+def cli_env(secret: str = "test-secret") -> dict[str, str]:
+    """The environment of a `digest` child process: this checkout, a secret key."""
+    return {**os.environ, "DIGEST_SECRET_KEY": secret, "PYTHONPATH": str(ROOT)}
+
+
+def run_digest(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`digest --config CONFIG ARGS...` to completion, in the config's folder."""
+    return subprocess.run(
+        [*DIGEST, "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=config.parent,
+    )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,10 +15,18 @@ import pytest
 
 from digest.ledger import Ledger
 from tests.conftest import SmtpServer
-from tests.sendkit import WEEK, FaultyHandler, prepare, received, running
+from tests.sendkit import (
+    DIGEST,
+    WEEK,
+    FaultyHandler,
+    cli_env,
+    prepare,
+    received,
+    run_digest,
+    running,
+)
 
 PEOPLE = 400
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -55,27 +61,12 @@ url = "sqlite:///ledger.db"
     return config
 
 
-def _digest(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "digest.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_env(),
-        cwd=config.parent,
-    )
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "DIGEST_SECRET_KEY": "kill-test", "PYTHONPATH": str(ROOT)}
-
-
 def _start_and_stop(config: Path, server: SmtpServer, sig: signal.Signals) -> int:
     process = subprocess.Popen(
-        [sys.executable, "-m", "digest.cli", "--config", str(config), "send", "--week", "2025-W04"],
+        [*DIGEST, "--config", str(config), "send", "--week", "2025-W04"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=_env(),
+        env=cli_env(),
         cwd=config.parent,
     )
     deadline = time.monotonic() + 60
@@ -108,11 +99,11 @@ def test_a_killed_send_resumes_with_nobody_missing_and_nobody_acknowledged_twice
     # At most one row per connection is unconfirmed.
     assert states.get("sending", 0) <= 4
 
-    status = _digest(config, "status", "--week", "2025-W04")
+    status = run_digest(config, "status", "--week", "2025-W04")
     in_flight = re.findall(r"in flight: (\S+)", status.stdout)
     assert len(in_flight) == states.get("sending", 0)
 
-    resumed = _digest(config, "send", "--week", "2025-W04")
+    resumed = run_digest(config, "send", "--week", "2025-W04")
     assert resumed.returncode == 0, resumed.stderr
     after = Counter(received(slow_server))
     assert max(after.values()) == 1, "an acknowledged message was sent again"
@@ -121,7 +112,7 @@ def test_a_killed_send_resumes_with_nobody_missing_and_nobody_acknowledged_twice
     assert set(before) <= set(after)
     assert _states(config) == {"sent": PEOPLE - len(in_flight), **_sending(in_flight)}
 
-    again = _digest(config, "send", "--week", "2025-W04", "--resend-unconfirmed")
+    again = run_digest(config, "send", "--week", "2025-W04", "--resend-unconfirmed")
     assert again.returncode == 0, again.stderr
     assert set(received(slow_server)) == {f"p{i:05d}@example.org" for i in range(PEOPLE)}
     duplicates = {a for a, n in Counter(received(slow_server)).items() if n > 1}
@@ -141,7 +132,7 @@ def test_sigterm_stops_at_a_message_boundary_and_says_how_to_resume(
     states = _states(config)
     assert "sending" not in states and 0 < states["sent"] < PEOPLE
     assert states["sent"] == len(received(slow_server))
-    resumed = _digest(config, "send", "--week", "2025-W04")
+    resumed = run_digest(config, "send", "--week", "2025-W04")
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(received(slow_server)) == [f"p{i:05d}@example.org" for i in range(PEOPLE)]
 
@@ -161,16 +152,16 @@ def test_the_scheduler_resumes_a_stopped_send_and_sigterm_stops_it_at_a_boundary
         ledger.save_issue("Toujours+", this_week, 2, RENDERED, "{}", dt.datetime.now(dt.UTC))
     finally:
         ledger.close()
-    started = _digest(config, "send", "--limit", "20")
+    started = run_digest(config, "send", "--limit", "20")
     assert started.returncode == 0, started.stderr
 
     def schedule() -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "digest.cli", "--config", str(config), "schedule"],
+            [*DIGEST, "--config", str(config), "schedule"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=_env(),
+            env=cli_env(),
             cwd=config.parent,
         )
 

@@ -6,11 +6,9 @@ aiosmtpd server in its own process that logs every message it acknowledged.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,13 +16,11 @@ from pathlib import Path
 import pytest
 
 from digest.ledger import Ledger
-from tests.sendkit import WEEK, prepare
+from tests.sendkit import DIGEST, WEEK, cli_env, prepare, run_digest
 from tests.sinkprocess import SinkProcess, sink_process
 
 pytestmark = pytest.mark.postgresql
-ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 4
-_COMMAND = (sys.executable, "-m", "digest.cli")
 
 
 def _config(tmp_path: Path, url: str, sink: SinkProcess, **smtp: object) -> Path:
@@ -60,28 +56,13 @@ def _people(url: str, count: int) -> None:
         ledger.close()
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "DIGEST_SECRET_KEY": "workers-test", "PYTHONPATH": str(ROOT)}
-
-
 def _worker(config: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*_COMMAND, "--config", str(config), "send", "--worker", "--week", str(WEEK)],
+        [*DIGEST, "--config", str(config), "send", "--worker", "--week", str(WEEK)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
-        cwd=config.parent,
-    )
-
-
-def _digest(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "digest.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_env(),
+        env=cli_env(),
         cwd=config.parent,
     )
 
@@ -128,7 +109,7 @@ def test_three_workers_share_a_30000_subscriber_send_and_each_is_mailed_once(
     # Each worker named itself, and the status adds up what each one sent.
     identities = [re.search(r"Worker (\S+):", out) for out in outputs]
     assert all(identities)
-    status = _digest(config, "status", "--week", str(WEEK)).stdout
+    status = run_digest(config, "status", "--week", str(WEEK)).stdout
     sent_by = {
         match.group(1): int(match.group(2))
         for match in re.finditer(r"worker\s+(\S+): stopped .*, sent (\d+)", status)
@@ -163,14 +144,14 @@ def test_a_worker_killed_mid_send_loses_nobody_and_its_in_flight_rows_are_report
         # and the only kind of message the ledger may not know was received.
         assert counts["sent"] <= len(after_kill) <= counts["sent"] + unconfirmed
         assert max(after_kill.values()) == 1, "an acknowledged message was sent again"
-        status = _digest(config, "status", "--week", str(WEEK)).stdout
+        status = run_digest(config, "status", "--week", str(WEEK)).stdout
         in_flight = set(re.findall(r"in flight: (\S+)", status))
         assert len(in_flight) == unconfirmed
         # Nobody is lost: whoever the server never saw was in flight at the kill.
         assert _addresses(people) - set(after_kill) <= in_flight
         assert "lost" in status or "stopped" in status
 
-        resent = _digest(config, "send", "--week", str(WEEK), "--resend-unconfirmed")
+        resent = run_digest(config, "send", "--week", str(WEEK), "--resend-unconfirmed")
         assert resent.returncode == 0, resent.stderr
         final = Counter(arrival.recipient for arrival in sink.arrivals())
     assert set(final) == _addresses(people)

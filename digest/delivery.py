@@ -58,6 +58,11 @@ def lost(exc: BaseException, *, committed: bool) -> Outcome:
     return Outcome(DeliveryState.DEFERRED, None, _one_line(exc))
 
 
+def unreachable(reply: str, code: int | None = None, relay: str = "") -> Outcome:
+    """No relay could be reached: deferred, and not an attempt of the recipient's."""
+    return Outcome(DeliveryState.DEFERRED, code, reply, relay, unreachable=True)
+
+
 class RelayDown(DeliveryError):
     """A relay could not be reached or refused our login: try another one."""
 
@@ -93,10 +98,10 @@ class SmtpSender:
         """Send one message to one recipient and classify the answer."""
         try:
             return await self.send_or_raise(envelope_from, recipient, message)
+        except RelayRefused as exc:
+            return Outcome(DeliveryState.FAILED, exc.code, str(exc), self.label)
         except RelayDown as exc:
-            refused = isinstance(exc, RelayRefused)
-            state = DeliveryState.FAILED if refused else DeliveryState.DEFERRED
-            return Outcome(state, exc.code, str(exc), self.label)
+            return unreachable(str(exc), exc.code, self.label)
 
     async def send_or_raise(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
         """Like send, but a relay that cannot be reached raises RelayDown (for failover)."""
@@ -215,10 +220,10 @@ class RelaySet:
             except RelayDown as exc:
                 self._down_until[index] = time.monotonic() + self._cooldown
                 errors.append(exc)
-        refused = all(isinstance(exc, RelayRefused) for exc in errors)
-        state = DeliveryState.FAILED if refused else DeliveryState.DEFERRED
         reply = "no relay took the message: " + "; ".join(map(str, errors))
-        return Outcome(state, errors[-1].code, reply)
+        if all(isinstance(exc, RelayRefused) for exc in errors):
+            return Outcome(DeliveryState.FAILED, errors[-1].code, reply)
+        return unreachable(reply, errors[-1].code)
 
     async def close(self) -> None:
         """Close every relay's idle connections."""

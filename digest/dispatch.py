@@ -145,6 +145,7 @@ class Dispatch:
         self.errors: deque[str] = deque(maxlen=_KEPT_ERRORS)
         self._budget: int | None = None
         self._failures_in_a_row = 0
+        self._unreachable_in_a_row = 0
 
     async def run(self, issue_id: int, options: SendOptions) -> list[str]:
         """Send until nothing is left, the limit is reached, or a stop; the last errors."""
@@ -267,7 +268,8 @@ class Dispatch:
         if outcome.state is not DeliveryState.DEFERRED:
             return Step(task.delivery_id, outcome, relay=outcome.relay)
         attempt = task.attempts + 1
-        if attempt >= self._settings.max_attempts:
+        # No relay reached: the attempt is given back in the ledger, never a give-up.
+        if attempt >= self._settings.max_attempts and not outcome.unreachable:
             reply = f"gave up after {attempt} attempts: {outcome.reply}"
             failed = Outcome(DeliveryState.FAILED, outcome.code, reply, outcome.relay)
             return Step(task.delivery_id, failed, relay=outcome.relay)
@@ -282,6 +284,10 @@ class Dispatch:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _tally(self, task: DeliveryTask, outcome: Outcome) -> None:
+        if outcome.unreachable:
+            self._tally_outage(outcome)
+            return
+        self._unreachable_in_a_row = 0
         if outcome.state is DeliveryState.SENT:
             self._failures_in_a_row = 0
             return
@@ -297,6 +303,14 @@ class Dispatch:
                 f"paused after {self._failures_in_a_row} failures in a row: the relay refuses "
                 f"the messages ({outcome.code or ''} {outcome.reply}); fix the cause and run "
                 "'digest send' again to resume"
+            )
+
+    def _tally_outage(self, outcome: Outcome) -> None:
+        self._unreachable_in_a_row += 1
+        if self._unreachable_in_a_row >= self._settings.pause_after_failures:
+            self.stop(
+                f"no SMTP relay reachable ({outcome.reply}): the remaining messages are kept; "
+                "run 'digest send' again once the relay is back"
             )
 
     async def _wait_for_retries(self, issue_id: int) -> bool:

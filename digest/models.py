@@ -209,6 +209,9 @@ class Outcome:
     code: int | None
     reply: str
     relay: str = ""
+    # No relay could be reached (refused connection, 421 greeting, failed TLS, 454 on AUTH):
+    # nothing was tried for this recipient, so it is not one of their attempts.
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

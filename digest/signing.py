@@ -8,6 +8,7 @@ import dkim
 
 from digest.config import DeliverySettings, NewsletterSettings
 from digest.errors import ConfigError, MessageError
+from digest.smtpwire import SmtpData
 
 # Signed even when absent ("oversigning", RFC 6376 section 8.15): a header added later by
 # someone else breaks the signature instead of riding on it.
@@ -39,7 +40,12 @@ class DkimSigner:
         self.domain = domain
 
     def sign(self, message: bytes) -> bytes:
-        """The message with a DKIM-Signature header in front."""
+        """The message with a DKIM-Signature header in front.
+
+        The builder's `SmtpData` stays one: the header is CRLF lines, none starting with a
+        dot (its first is the field name, the others are folded, starting with a space), so
+        the message's dot-stuffed copy only needs the header in front too.
+        """
         try:
             header = dkim.sign(
                 message,
@@ -48,10 +54,15 @@ class DkimSigner:
                 self.key,
                 canonicalize=CANONICALIZATION,
                 include_headers=list(SIGNED_HEADERS),
+                linesep=b"\r\n",
             )
         except dkim.DKIMException as exc:
             raise MessageError(f"cannot DKIM-sign the message: {exc}") from exc
-        return bytes(header) + message
+        signed = bytes(header) + message
+        if isinstance(message, SmtpData):
+            ready = None if message.stuffed is None else bytes(header) + message.stuffed
+            return SmtpData(signed, ready)
+        return signed
 
 
 def make_signer(delivery: DeliverySettings, newsletter: NewsletterSettings) -> DkimSigner | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from digest.ledger.bounce_record import record_send_bounce
-from digest.ledger.sql import insert_missing
+from digest.ledger.sql import insert_missing, refresh_statistics
 from digest.ledger.tables import deliveries, send_workers, subscribers
 from digest.models import DeliveryState, DeliveryTask, Outcome, Subscriber
 
@@ -58,24 +58,37 @@ class DeliveryBook:
         now: dt.datetime,
         page: int = 5000,
     ) -> int:
-        """Insert a pending row for every active subscriber not yet in the issue, page by page."""
+        """Insert a pending row for every active subscriber not yet in the issue, page by page.
+
+        Each page is two index lookups (the next subscribers by id, then which of them have
+        a row), whatever the planner's statistics say; they are refreshed on PostgreSQL
+        before (a list just imported) and after (the rows just added), so that the claims
+        that follow read the index too."""
+        with self._tx() as conn:
+            refresh_statistics(conn, subscribers)
         added, after = 0, 0
         while True:
             with self._tx() as conn:
-                rows = conn.execute(_missing_subscribers(issue_id, after, page)).all()
-                if not rows:
-                    return added
+                people = conn.execute(_active_after(after, page)).all()
+                if not people:
+                    break
+                present = set(conn.execute(_present(issue_id, [p.id for p in people])).scalars())
+                fresh = [p for p in people if p.id not in present]
                 # Several workers may prepare at once: a row another one added is kept.
                 insert_missing(
                     conn,
                     deliveries,
                     [
-                        _pending_row(issue_id, r.id, r.email, message_id_for(r.email), now)
-                        for r in rows
+                        _pending_row(issue_id, p.id, p.email, message_id_for(p.email), now)
+                        for p in fresh
                     ],
                 )
-            added += len(rows)
-            after = int(rows[-1].id)
+            added += len(fresh)
+            after = int(people[-1].id)
+        if added:
+            with self._tx() as conn:
+                refresh_statistics(conn, deliveries)
+        return added
 
     def suppress_inactive(self, issue_id: int, now: dt.datetime) -> int:
         """Rows not yet sent whose subscriber is no longer active become suppressed."""
@@ -323,26 +336,18 @@ class DeliveryBook:
         return [Subscriber(r.email, r.name, r.id) for r in rows]
 
 
-def _missing_subscribers(issue_id: int, after: int, page: int) -> sa.Select[tuple[int, str]]:
-    # NOT EXISTS, one probe of the (issue, subscriber) index per subscriber: a NOT IN would
-    # hash every row of the issue again for each page.
-    present = (
-        sa.select(deliveries.c.id)
-        .where(
-            deliveries.c.issue_id == issue_id,
-            deliveries.c.subscriber_id == subscribers.c.id,
-        )
-        .exists()
-    )
+def _active_after(after: int, page: int) -> sa.Select[tuple[int, str]]:
     return (
         sa.select(subscribers.c.id, subscribers.c.email)
-        .where(
-            subscribers.c.status == ACTIVE,
-            subscribers.c.id > after,
-            ~present,
-        )
+        .where(subscribers.c.status == ACTIVE, subscribers.c.id > after)
         .order_by(subscribers.c.id)
         .limit(page)
+    )
+
+
+def _present(issue_id: int, subscriber_ids: list[int]) -> sa.Select[tuple[int]]:
+    return sa.select(deliveries.c.subscriber_id).where(
+        deliveries.c.issue_id == issue_id, deliveries.c.subscriber_id.in_(subscriber_ids)
     )
 
 
@@ -367,32 +372,64 @@ def _not_held_by(live: Collection[str]) -> sa.ColumnElement[bool]:
     return sa.or_(deliveries.c.claimed_by.is_(None), deliveries.c.claimed_by.not_in(list(live)))
 
 
+# The two statements of every round, in the driver's own spelling: a round runs them as
+# they are, with no expression built, compiled or looked up in a cache (that Python cost
+# was most of a commit, and the event loop waits for the GIL while it runs).
+# The state guard makes a row startable once, even with two senders at work; the claim
+# guard lets only the holder start it (a worker whose lease ran out may have lost it); the
+# status guard makes an unsubscribe count before the next message, not the next page.
+_START_SQL = (
+    "UPDATE deliveries SET state = '{sending}', attempts = attempts + 1, updated_at = {p} "
+    "WHERE id IN ({ids}) AND state = '{pending}' AND claimed_by = {p} AND EXISTS "
+    "(SELECT 1 FROM subscribers WHERE subscribers.id = deliveries.subscriber_id "
+    "AND subscribers.status = '{active}') RETURNING id"
+)
+# An answer that no relay could give (all unreachable) gives the start's attempt back: an
+# outage spends nobody's attempts.
+_FINISH_SQL = (
+    "UPDATE deliveries SET state = {p}, smtp_code = {p}, smtp_reply = {p}, retry_at = {p}, "
+    "relay = {p}, updated_at = {p}, attempts = attempts - {p} WHERE id = {p}"
+)
+_Stamp = Callable[[dt.datetime | None], object]
+
+
+@dataclass(frozen=True, slots=True)
+class _Spelling:
+    """The hot statements and the time format, for one dialect."""
+
+    placeholder: str
+    finish: str
+    stamp: _Stamp
+
+
+_SPELLINGS: dict[tuple[str, str], _Spelling] = {}
+
+
+def _spelling(dialect: sa.Dialect) -> _Spelling:
+    key = (dialect.name, dialect.paramstyle)
+    found = _SPELLINGS.get(key)
+    if found is None:
+        p = "?" if dialect.paramstyle == "qmark" else "%s"
+        # The column type's own conversion (UTC; SQLite's text form), as Core would bind it.
+        convert = deliveries.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
+        stamp: _Stamp = convert if convert is not None else (lambda moment: moment)
+        found = _SPELLINGS[key] = _Spelling(p, _FINISH_SQL.format(p=p), stamp)
+    return found
+
+
 def _start_all(conn: sa.Connection, ids: list[int], worker_id: str, now: dt.datetime) -> set[int]:
     """Mark the rows sending; the ids of those that were still startable by the worker."""
     if not ids:
         return set()
-    # The state guard makes a row startable once, even with two senders at work; the
-    # status guard makes an unsubscribe count before the next message, not the next page.
-    still_active = (
-        sa.select(subscribers.c.id)
-        .where(subscribers.c.id == deliveries.c.subscriber_id, subscribers.c.status == ACTIVE)
-        .exists()
+    spelling = _spelling(conn.dialect)
+    sql = _START_SQL.format(
+        p=spelling.placeholder,
+        ids=", ".join([spelling.placeholder] * len(ids)),
+        sending=DeliveryState.SENDING.value,
+        pending=DeliveryState.PENDING.value,
+        active=ACTIVE,
     )
-    result = conn.execute(
-        deliveries.update()
-        .where(
-            deliveries.c.id.in_(ids),
-            deliveries.c.state == DeliveryState.PENDING.value,
-            # A worker whose lease ran out may have lost the row to another: only the
-            # holder starts it.
-            deliveries.c.claimed_by == worker_id,
-            still_active,
-        )
-        .values(
-            state=DeliveryState.SENDING.value, attempts=deliveries.c.attempts + 1, updated_at=now
-        )
-        .returning(deliveries.c.id)
-    )
+    result = conn.exec_driver_sql(sql, (spelling.stamp(now), *ids, worker_id))
     return {int(row_id) for row_id in result.scalars()}
 
 
@@ -404,39 +441,31 @@ def _take(started: set[int], delivery_id: int) -> bool:
     return True
 
 
-_FINISH = (
-    deliveries.update()
-    .where(deliveries.c.id == sa.bindparam("row_id"))
-    .values(
-        state=sa.bindparam("new_state"),
-        smtp_code=sa.bindparam("code"),
-        smtp_reply=sa.bindparam("reply"),
-        retry_at=sa.bindparam("retry"),
-        relay=sa.bindparam("via"),
-        updated_at=sa.bindparam("at"),
-    )
-)
-
-
 def _finish_all(conn: sa.Connection, steps: list[Step], now: dt.datetime) -> None:
     """Store the answers in one executemany; a bounce also goes on the bounce record."""
     if not steps:
         return
-    conn.execute(_FINISH, [_finish_params(step, now) for step in steps])
+    spelling = _spelling(conn.dialect)
+    at = spelling.stamp(now)
+    rows = []
+    bounces = []
     for step in steps:
-        if step.outcome is not None:
-            record_send_bounce(conn, step.delivery_id, step.outcome, now)
-
-
-def _finish_params(step: Step, now: dt.datetime) -> dict[str, object]:
-    outcome = step.outcome
-    assert outcome is not None
-    return {
-        "row_id": step.delivery_id,
-        "new_state": outcome.state.value,
-        "code": outcome.code,
-        "reply": outcome.reply[:2000],
-        "retry": step.retry_at,
-        "via": step.relay or None,
-        "at": now,
-    }
+        outcome = step.outcome
+        assert outcome is not None
+        if outcome.state is DeliveryState.BOUNCED:
+            bounces.append((step.delivery_id, outcome))
+        rows.append(
+            (
+                outcome.state.value,
+                outcome.code,
+                outcome.reply[:2000],
+                spelling.stamp(step.retry_at) if step.retry_at is not None else None,
+                step.relay or None,
+                at,
+                1 if outcome.unreachable else 0,
+                step.delivery_id,
+            )
+        )
+    conn.exec_driver_sql(spelling.finish, rows)
+    for delivery_id, outcome in bounces:
+        record_send_bounce(conn, delivery_id, outcome, now)

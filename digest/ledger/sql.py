@@ -17,3 +17,10 @@ def insert_missing(
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+
+def refresh_statistics(conn: sa.Connection, table: sa.Table) -> None:
+    """PostgreSQL: sample the table again, so the planner knows its size after bulk changes
+    (until autovacuum comes by, a table filled a minute ago looks empty to it)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"ANALYZE {table.name}"))

@@ -32,7 +32,7 @@ class WorkerIdentity:
 
     @classmethod
     def of_this_process(cls) -> WorkerIdentity:
-        host = socket.gethostname()[:100]
+        host = this_host()
         pid = os.getpid()
         return cls(f"{host}:{pid}:{secrets.token_hex(3)}", host, pid)
 
@@ -52,7 +52,12 @@ class WorkerRecord:
     def live(self, now: dt.datetime) -> bool:
         if self.stopped_at is not None or self.expires_at <= now:
             return False
-        return self.host != socket.gethostname()[:100] or process_exists(self.pid)
+        return self.host != this_host() or process_exists(self.pid)
+
+
+def this_host() -> str:
+    """This machine's name, as workers record it (the column holds 200 characters)."""
+    return socket.gethostname()[:100]
 
 
 def process_exists(pid: int) -> bool:
@@ -117,13 +122,29 @@ class WorkerBook:
 
     def retire_dead(self, issue_id: int, now: dt.datetime) -> list[str]:
         """Retire the workers of the issue that are not live any more; their ids."""
-        dead = [w.id for w in self.workers(issue_id) if w.stopped_at is None and not w.live(now)]
+        dead = [
+            w.id
+            for w in self.workers(issue_id, count_sent=False)
+            if w.stopped_at is None and not w.live(now)
+        ]
         for worker_id in dead:
             self.retire_worker(worker_id, now)
         return dead
 
-    def workers(self, issue_id: int) -> list[WorkerRecord]:
-        """Every worker that took part in the issue's send, first started first."""
+    def workers(self, issue_id: int, *, count_sent: bool = True) -> list[WorkerRecord]:
+        """Every worker that took part in the issue's send, first started first; without
+        ``count_sent`` (a liveness check), their ``sent`` is 0 and no delivery is read."""
+        if not count_sent:
+            with self._tx() as conn:
+                rows = conn.execute(
+                    sa.select(send_workers)
+                    .where(send_workers.c.issue_id == issue_id)
+                    .order_by(send_workers.c.started_at, send_workers.c.id)
+                ).all()
+            return [
+                WorkerRecord(r.id, r.host, r.pid, r.started_at, r.expires_at, r.stopped_at, 0)
+                for r in rows
+            ]
         sent = (
             sa.select(deliveries.c.claimed_by, sa.func.count().label("sent"))
             .where(
@@ -148,4 +169,4 @@ class WorkerBook:
 
     def live_workers(self, issue_id: int, now: dt.datetime) -> list[WorkerRecord]:
         """The issue's workers that are live now."""
-        return [w for w in self.workers(issue_id) if w.live(now)]
+        return [w for w in self.workers(issue_id, count_sent=False) if w.live(now)]

@@ -39,6 +39,25 @@ def describe_status(ledger: Ledger, saved: SavedIssue, now: dt.datetime) -> list
     return lines
 
 
+def describe_address(ledger: Ledger, saved: SavedIssue, email: str) -> list[str]:
+    """One subscriber's delivery of the issue: its state, attempts and every refusal."""
+    found = ledger.replies_to(saved.id, email)
+    if found is None:
+        return [f"  {email}: no delivery for this issue (not subscribed when it was prepared?)"]
+    last = f"{found.code or ''} {found.reply}".strip()
+    lines = [
+        f"  {email}: {found.state} after {found.attempts} attempt(s), "
+        f"{found.at:%Y-%m-%d %H:%M:%S} UTC" + (f": {last}" if last else "")
+    ]
+    for reply in found.history:
+        relay = f" via {reply.relay}" if reply.relay else ""
+        lines.append(
+            f"    {reply.at:%Y-%m-%d %H:%M:%S} {reply.state}{relay}: "
+            f"{reply.code or ''} {reply.reply}".rstrip()
+        )
+    return lines
+
+
 def describe_workers(ledger: Ledger, saved: SavedIssue, now: dt.datetime) -> list[str]:
     """One line per send worker: live or how it ended, and how many messages it sent."""
     lines = []

@@ -80,6 +80,16 @@ def test_a_week_is_built_and_sent_once_to_every_subscriber(
     assert again.returncode == 0, again.stderr
     assert len(smtp_server.handler.messages) == 3, "a second send must not mail anyone again"
 
+    # One reader's delivery, looked up by address in any case.
+    status = digest(config, "status", "--week", "2025-W04", "--address", "Lea@Example.org")
+    assert status.returncode == 0, status.stderr
+    assert re.search(
+        r"^  lea@example\.org: sent after 1 attempt\(s\), .* UTC: 250 ", status.stdout, re.M
+    )
+    wrong = digest(config, "status", "--week", "2025-W04", "--address", "lea@@example.org")
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == "digest: error: invalid email address 'lea@@example.org'"
+
 
 def test_the_preview_reaches_the_editors_and_not_the_ledger(
     tmp_path: Path, smtp_server: SmtpServer

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from digest.ledger import Ledger
 from digest.ledger.tables import deliveries
 from digest.models import DeliveryState, IsoWeek, Outcome, SavedIssue, SendReport
 from digest.pipeline import send_issue
+from digest.progress import describe_address
 from tests.conftest import TlsFiles
 from tests.faultsmtp import (
     DROP,
@@ -231,9 +233,31 @@ def check_rows(
         ), address
         assert expect.reply in row.reply, (address, row.reply)
         assert server.taken_count(address) == expect.taken, address
+        check_history(ledger, saved, address, row)
     # One Message-ID per subscriber, the same on every copy the relay took.
     for address in PEOPLE:
         assert len(set(server.log.taken_by(address))) <= 1
+
+
+def check_history(ledger: Ledger, saved: SavedIssue, address: str, row: Row) -> None:
+    """The refusals a row met are kept in order: a sent row's deferrals (and a reply lost
+    after DATA, resent on request) before it; otherwise its last answer is the last one."""
+    found = ledger.replies_to(saved.id, address)
+    assert found is not None
+    assert (found.state, found.attempts, found.code, found.reply) == (
+        row.state.value,
+        row.attempts,
+        row.code,
+        row.reply,
+    )
+    states = [reply.state for reply in found.history]
+    assert [r.at for r in found.history] == sorted(r.at for r in found.history)
+    if row.state is SENT:
+        assert set(states) <= {"deferred", "sending"}, (address, states)
+        assert len(states) >= row.attempts - 1, (address, states)
+    else:
+        last = found.history[-1]
+        assert (last.state, last.code, last.reply) == (row.state.value, row.code, row.reply)
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
@@ -290,6 +314,27 @@ def test_deferred_recipients_are_retried_with_growing_backoff(
     assert len(gaps) == 3
     assert all(gap >= floor for gap, floor in zip(gaps, [0.05, 0.075, 0.075], strict=True)), gaps
     assert rows(ledger, saved)[P1] == Row(SENT, 4, 250, QUEUED)
+    # The three deferrals are kept beside the row, which keeps only its last answer.
+    found = ledger.replies_to(saved.id, P1)
+    assert found is not None
+    assert [(r.state, r.code, r.reply) for r in found.history] == [
+        ("deferred", 451, "4.7.1 greylisted, try again later")
+    ] * 3
+    lines = describe_address(ledger, saved, P1)
+    assert lines[0].startswith(f"  {P1}: sent after 4 attempt(s), ")
+    assert lines[0].endswith(f": 250 {QUEUED}")
+    assert len(lines) == 4
+    assert all(
+        re.fullmatch(
+            r"    \d{4}-\d\d-\d\d \d\d:\d\d:\d\d deferred via \S+: "
+            r"451 4\.7\.1 greylisted, try again later",
+            line,
+        )
+        for line in lines[1:]
+    ), lines
+    assert describe_address(ledger, saved, "nobody@example.org") == [
+        "  nobody@example.org: no delivery for this issue (not subscribed when it was prepared?)"
+    ]
 
 
 def test_mixed_faults_on_four_connections_each_end_in_their_own_state(

@@ -66,7 +66,7 @@ def test_a_database_of_the_previous_version_is_refused_until_upgraded_and_keeps_
         Ledger(database_url)
 
     done = upgrade_database(database_url)
-    assert (done.before, done.after, done.applied) == ("0001", head(), ("0002",))
+    assert (done.before, done.after, done.applied) == ("0001", head(), ("0002", "0003"))
     ledger = Ledger(database_url)
     try:
         saved = ledger.load_issue("Toujours+", _week())
@@ -91,7 +91,7 @@ def test_a_database_from_before_schema_versions_is_stamped_then_upgraded(
     with pytest.raises(LedgerError, match=r"no version\): run 'digest db upgrade'"):
         Ledger(database_url)
     done = upgrade_database(database_url)
-    assert (done.before, done.applied) == (None, ("0002",))
+    assert (done.before, done.applied) == (None, ("0002", "0003"))
     Ledger(database_url).close()
 
 
@@ -146,7 +146,7 @@ def test_db_upgrade_from_the_command_line(tmp_path: Path) -> None:
     assert refused.stderr.strip().endswith("run 'digest db upgrade'")
     upgraded = digest("db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert f"upgraded from 0001 to {head()} (applied: 0002)" in upgraded.stdout
+    assert f"upgraded from 0001 to {head()} (applied: 0002, 0003)" in upgraded.stdout
     listed = digest("subscribers", "list")
     assert listed.returncode == 0, listed.stderr
     assert "ana@example.org" in listed.stdout and "bob@example.org" in listed.stdout

@@ -96,7 +96,13 @@ def restart(url: str) -> None:
     """Forget the previous run's deliveries, workers and rate budget."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        for table in ("deliveries", "send_workers", "relay_budget", "relay_usage"):
+        for table in (
+            "delivery_replies",
+            "deliveries",
+            "send_workers",
+            "relay_budget",
+            "relay_usage",
+        ):
             conn.execute(sa.text(f"DELETE FROM {table}"))
     engine.dispose()
 

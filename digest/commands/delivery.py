@@ -30,7 +30,7 @@ from digest.pipeline import (
     send_preview,
     write_dry_run,
 )
-from digest.progress import describe_send, describe_status
+from digest.progress import describe_address, describe_send, describe_status
 from digest.subscribers import normalize_address
 
 
@@ -209,18 +209,30 @@ async def _send(
 
 @click.command()
 @week_option
+@click.option(
+    "--address",
+    "addresses",
+    multiple=True,
+    metavar="ADDR",
+    help="Also show ADDR's delivery: state, attempts and every refusal (repeatable).",
+)
 @pass_context
-def status(ctx: Context, week: str | None) -> None:
+def status(ctx: Context, week: str | None, addresses: tuple[str, ...]) -> None:
     """Show the week's state, deliveries per state, rate, ETA, last errors and next runs."""
     from digest.scheduling import describe_week
 
     iso_week = ctx.week(week)
+    wanted = [normalize_address(address) for address in addresses]
     ledger = ctx.ledger()
     try:
         lines = describe_week(ctx.settings, ledger, iso_week, utc_now())
         saved = ledger.load_issue(ctx.settings.newsletter.name, iso_week)
         if saved is not None:
             lines += describe_status(ledger, saved, utc_now())
+            for address in wanted:
+                lines += describe_address(ledger, saved, address)
+        elif addresses:
+            lines.append(f"  no issue for {iso_week}: no deliveries to show")
     finally:
         ledger.close()
     for line in lines:

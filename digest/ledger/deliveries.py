@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from digest.ledger.bounce_record import record_send_bounce
 from digest.ledger.sql import insert_missing, refresh_statistics
-from digest.ledger.tables import deliveries, send_workers, subscribers
+from digest.ledger.tables import deliveries, delivery_replies, send_workers, subscribers
 from digest.models import DeliveryState, DeliveryTask, Outcome, Subscriber
 
 ACTIVE = "active"
@@ -44,6 +44,30 @@ class DeliveryError:
     code: int | None
     reply: str
     at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReply:
+    """One answer to a delivery that was not an acceptance."""
+
+    at: dt.datetime
+    state: str
+    code: int | None
+    reply: str
+    relay: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AddressReplies:
+    """One subscriber's row for an issue and the refusals it met on the way."""
+
+    email: str
+    state: str
+    attempts: int
+    code: int | None
+    reply: str
+    at: dt.datetime
+    history: tuple[DeliveryReply, ...]
 
 
 class DeliveryBook:
@@ -300,6 +324,45 @@ class DeliveryBook:
             DeliveryError(r.email, r.state, r.smtp_code, r.smtp_reply, r.updated_at) for r in rows
         ]
 
+    def replies_to(self, issue_id: int, email: str) -> AddressReplies | None:
+        """The row of ``email`` for the issue and every answer it had that was not an
+        acceptance, oldest first; None when the issue has no row for that address."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(
+                    deliveries.c.id,
+                    deliveries.c.state,
+                    deliveries.c.attempts,
+                    deliveries.c.smtp_code,
+                    deliveries.c.smtp_reply,
+                    deliveries.c.updated_at,
+                ).where(deliveries.c.issue_id == issue_id, deliveries.c.email == email)
+            ).first()
+            if row is None:
+                return None
+            history = conn.execute(
+                sa.select(
+                    delivery_replies.c.at,
+                    delivery_replies.c.state,
+                    delivery_replies.c.smtp_code,
+                    delivery_replies.c.smtp_reply,
+                    delivery_replies.c.relay,
+                )
+                .where(delivery_replies.c.delivery_id == row.id)
+                .order_by(delivery_replies.c.id)
+            ).all()
+        return AddressReplies(
+            email,
+            row.state,
+            row.attempts,
+            row.smtp_code,
+            row.smtp_reply,
+            row.updated_at,
+            tuple(
+                DeliveryReply(h.at, h.state, h.smtp_code, h.smtp_reply, h.relay) for h in history
+            ),
+        )
+
     def sent_since(self, issue_id: int, since: dt.datetime) -> int:
         """How many of the issue's rows were acknowledged since ``since``."""
         with self._tx() as conn:
@@ -396,6 +459,10 @@ _FINISH_SQL = (
     "UPDATE deliveries SET state = {p}, smtp_code = {p}, smtp_reply = {p}, retry_at = {p}, "
     "relay = {p}, updated_at = {p}, attempts = attempts - {p} WHERE id = {p}"
 )
+_REPLY_SQL = (
+    "INSERT INTO delivery_replies (delivery_id, at, state, smtp_code, smtp_reply, relay) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+)
 _Stamp = Callable[[dt.datetime | None], object]
 
 
@@ -405,6 +472,7 @@ class _Spelling:
 
     placeholder: str
     finish: str
+    reply: str
     stamp: _Stamp
 
 
@@ -419,7 +487,9 @@ def _spelling(dialect: sa.Dialect) -> _Spelling:
         # The column type's own conversion (UTC; SQLite's text form), as Core would bind it.
         convert = deliveries.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
         stamp: _Stamp = convert if convert is not None else (lambda moment: moment)
-        found = _SPELLINGS[key] = _Spelling(p, _FINISH_SQL.format(p=p), stamp)
+        found = _SPELLINGS[key] = _Spelling(
+            p, _FINISH_SQL.format(p=p), _REPLY_SQL.format(p=p), stamp
+        )
     return found
 
 
@@ -448,18 +518,33 @@ def _take(started: set[int], delivery_id: int) -> bool:
 
 
 def _finish_all(conn: sa.Connection, steps: list[Step], now: dt.datetime) -> None:
-    """Store the answers in one executemany; a bounce also goes on the bounce record."""
+    """Store the answers in one executemany; a bounce also goes on the bounce record.
+
+    An answer that was not an acceptance is also added to the row's history of replies.
+    """
     if not steps:
         return
     spelling = _spelling(conn.dialect)
     at = spelling.stamp(now)
     rows = []
     bounces = []
+    refusals = []
     for step in steps:
         outcome = step.outcome
         assert outcome is not None
         if outcome.state is DeliveryState.BOUNCED:
             bounces.append((step.delivery_id, outcome))
+        if outcome.state is not DeliveryState.SENT:
+            refusals.append(
+                (
+                    step.delivery_id,
+                    at,
+                    outcome.state.value,
+                    outcome.code,
+                    outcome.reply[:2000],
+                    step.relay or None,
+                )
+            )
         rows.append(
             (
                 outcome.state.value,
@@ -473,5 +558,7 @@ def _finish_all(conn: sa.Connection, steps: list[Step], now: dt.datetime) -> Non
             )
         )
     conn.exec_driver_sql(spelling.finish, rows)
+    if refusals:
+        conn.exec_driver_sql(spelling.reply, refusals)
     for delivery_id, outcome in bounces:
         record_send_bounce(conn, delivery_id, outcome, now)

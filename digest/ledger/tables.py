@@ -92,6 +92,22 @@ deliveries = sa.Table(
     sa.Index("ix_deliveries_claim", "issue_id", "state", "id"),
 )
 
+# Every answer to a delivery that was not an acceptance, oldest first: the deferrals before
+# a row was sent, the refusal that bounced or failed it, a reply lost after DATA. The row
+# itself keeps only its last answer.
+delivery_replies = sa.Table(
+    "delivery_replies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("smtp_code", sa.Integer, nullable=True),
+    sa.Column("smtp_reply", sa.Text, nullable=False),
+    sa.Column("relay", sa.String(200), nullable=True),
+    sa.Index("ix_delivery_replies_delivery", "delivery_id", "id"),
+)
+
 # The processes sending an issue, each alive for as long as it renews its lease: a worker
 # whose lease ran out lost its claims (its pending rows go back to the pool).
 send_workers = sa.Table(

@@ -24,7 +24,7 @@ from digest.pipeline import summarize_articles
 from digest.summaries import LearnedSummarizer, make_summarizer, summary_key
 from digest.summaries.features import FEATURES, ArticleView, Candidate
 from digest.summaries.learned import BULLET, load_scorer
-from digest.summaries.shaping import shorten
+from digest.summaries.shaping import drop_connector, shorten
 from tests.test_summaries import (
     ENDS_AS_SENTENCE,
     ORANGESUM,
@@ -44,7 +44,7 @@ def test_learned_summary_is_short_whole_and_not_the_title(article_id: str) -> No
     assert 5 <= word_count(summary.text) <= 45
     assert ENDS_AS_SENTENCE.search(summary.text), summary.text
     assert normalized(summary.text) != normalized(article.title)
-    assert summary.method == "learned-v1"
+    assert summary.method == "learned-v2"
 
 
 @pytest.mark.parametrize("max_words", [12, 30])
@@ -87,6 +87,68 @@ def test_key_points_are_up_to_three_bullets_in_article_order() -> None:
         assert ENDS_AS_SENTENCE.search(body), body
         positions.append(flat.index(body.removesuffix("…")[:40]))
     assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "De même, pour les nouveaux utilisateurs, les données seront effacées.",
+            "Pour les nouveaux utilisateurs, les données seront effacées.",
+        ),
+        (
+            "Mais le permis lui a été refusé par la mairie.",
+            "Le permis lui a été refusé par la mairie.",
+        ),
+        (
+            "En outre, 30 000 prélèvements ont été faits dans dix provinces.",
+            "30 000 prélèvements ont été faits dans dix provinces.",
+        ),
+        (
+            "Ainsi, le gouvernement reporte la réforme des retraites.",
+            "Le gouvernement reporte la réforme des retraites.",
+        ),
+    ],
+)
+def test_a_linking_word_that_points_back_is_dropped(text: str, expected: str) -> None:
+    assert drop_connector(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Alors que le froid arrive, la mairie ouvre un gymnase.",
+        "Aussi a-t-il décidé de partir très loin de Paris.",
+        "Ainsi soit-il, dit le prêtre à la fin de la messe.",
+        "Et pourtant elle tourne.",
+        "Marseille et Lyon se disputent la première place du classement.",
+        "Orléans a gagné, mais Tours a perdu le match de samedi soir.",
+    ],
+)
+def test_a_sentence_whose_opening_is_its_own_keeps_it(text: str) -> None:
+    assert drop_connector(text) == text
+
+
+def test_a_summary_never_opens_on_a_word_pointing_at_a_sentence_left_out() -> None:
+    # Every sentence opens on a linking word: whichever is chosen must lose it.
+    text = " ".join(
+        [
+            "Par ailleurs, le conseil municipal de Lyon a voté mardi soir le budget de 2025.",
+            "En outre, les élus ont adopté un plan de rénovation des écoles de la Guillotière.",
+            "Mais l'opposition a dénoncé une hausse des impôts locaux de trois pour cent.",
+            "De même, le prix des cantines scolaires augmentera de dix centimes en janvier.",
+            "Cependant, le maire a promis une aide aux familles les plus modestes de la ville.",
+        ]
+    )
+    for style in ("paragraph", "key_points"):
+        summary = LearnedSummarizer(style=style).summarize(
+            make_article(title="Le budget de Lyon est voté", text=text)
+        )
+        for line in summary.text.split("\n"):
+            body = line.removeprefix(BULLET)
+            assert drop_connector(body) == body, body
+            assert body[0].isupper(), body
+            assert body.rstrip(".…") in text or body[1:].rstrip(".…") in text, body
 
 
 def test_a_character_budget_is_kept_without_cutting_a_word() -> None:

@@ -29,6 +29,7 @@ from digest.summaries.features import (
 )
 from digest.summaries.shaping import (
     clean_sentences,
+    drop_connector,
     finish,
     is_fragment,
     normalized,
@@ -36,7 +37,7 @@ from digest.summaries.shaping import (
     total_words,
 )
 
-METHOD = "learned-v1"
+METHOD = "learned-v2"
 MODEL_PATH = Path(__file__).with_name("model.json")
 TARGET_WORDS = 30
 BULLET = "• "
@@ -129,7 +130,7 @@ class LearnedSummarizer:
         # A fragment (a quotation cut by a missed boundary upstream) only as a last resort.
         ranked = sorted(self._ranked(view), key=lambda candidate: is_fragment(candidate.text))
         if self.style == "paragraph":
-            return finish(ranked[0].text)
+            return finish(drop_connector(ranked[0].text))
         points: list[Candidate] = []
         for candidate in ranked:
             if candidate.count == 1 and all(p.first != candidate.first for p in points):
@@ -181,4 +182,5 @@ def _cut_chars(line: str, max_chars: int) -> str:
 
 def _point(text: str, target: int) -> str:
     """One key point: a sentence, cut at a clause when longer than ``target`` words."""
+    text = drop_connector(text)
     return BULLET + (shorten(text, target) if word_count(text) > target else finish(text))

@@ -41,6 +41,17 @@ _STOPWORDS = frozenset(
         "tout tous une vous"
     )
 )
+# Linking words that open a sentence by pointing back at the one before. Those that can
+# also open a clause of their own ("Ainsi soit-il", "Alors que", "Aussi a-t-il") are only
+# taken with their comma.
+_CONNECTOR = re.compile(
+    r"(?:(?:de même|par ailleurs|en outre|pourtant|cependant|toutefois|néanmoins|en effet"
+    r"|d'ailleurs|d’ailleurs|enfin|de plus|en revanche|au contraire|dans le même temps"
+    r"|parallèlement|du coup|bref|ainsi|de son côté|de leur côté|pour sa part|or|mais|et"
+    r"|puis|donc),[\s\u00a0]+|(?:mais|et|or|puis)[\s\u00a0]+)",
+    re.IGNORECASE,
+)
+_MIN_AFTER_CONNECTOR = 6
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _NON_WORD = re.compile(r"[\W_]+")
 
@@ -91,6 +102,18 @@ def shorten(sentence: str, max_words: int) -> str:
     elif text.count('"') % 2:
         text += '"'
     return text
+
+
+def drop_connector(text: str) -> str:
+    """``text`` without a linking word that points back to a sentence the reader has not
+    seen ("De même, ...", "Mais ...", "En outre, ..."), when enough is left to stand alone."""
+    match = _CONNECTOR.match(text)
+    if match is None:
+        return text
+    rest = text[match.end() :]
+    if word_count(rest) < _MIN_AFTER_CONNECTOR or not (rest[:1].isalnum() or rest[:1] in '«“"'):
+        return text
+    return rest[0].upper() + rest[1:]
 
 
 def finish(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import os
@@ -15,6 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import dkim
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -180,6 +182,41 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
         timeout=60,
     )
     return TlsFiles(cert, key)
+
+
+DKIM_SELECTOR = "lettre2025"
+DKIM_DOMAIN = "exemple.fr"
+
+
+@dataclass(frozen=True)
+class DkimKey:
+    """An RSA key for DKIM made for the tests, and the DNS record of its public half."""
+
+    private: Path
+    dns_record: bytes
+
+    def verifies(self, message: bytes) -> bool:
+        """Whether dkimpy verifies ``message`` against this key's record (no DNS queried)."""
+        published = f"{DKIM_SELECTOR}._domainkey.{DKIM_DOMAIN}.".encode()
+
+        def dns(name: bytes, timeout: int = 5) -> bytes:
+            return self.dns_record if name == published else b""
+
+        return bool(dkim.verify(message, dnsfunc=dns))
+
+
+@pytest.fixture(scope="session")
+def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> DkimKey:
+    private = tmp_path_factory.mktemp("dkim") / "dkim.key"
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True
+    )
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return DkimKey(private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public))
 
 
 def _touch(port: int) -> None:

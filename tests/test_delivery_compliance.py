@@ -6,11 +6,8 @@ Regenerate the golden message after an intended change with:
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import os
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import dkim
@@ -21,6 +18,7 @@ from digest.errors import ConfigError
 from digest.messages import build_message, make_message_id, personal_slots
 from digest.models import Subscriber
 from digest.signing import SIGNED_HEADERS, make_signer
+from tests.conftest import DKIM_SELECTOR, DkimKey
 from tests.sendkit import RENDERED, SECRET
 
 SNAPSHOT = Path(__file__).resolve().parent / "snapshots" / "personal.eml"
@@ -31,28 +29,6 @@ NEWSLETTER = NewsletterSettings(
 )
 SENT_AT = dt.datetime(2025, 1, 24, 7, 0, tzinfo=dt.UTC)
 ZOE = Subscriber("zoe@exemple.fr", "Zoé Lefèvre", id=1)
-
-
-@dataclass
-class DkimKey:
-    private: Path
-    dns_record: bytes
-
-
-@pytest.fixture(scope="module")
-def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> DkimKey:
-    folder = tmp_path_factory.mktemp("dkim")
-    private = folder / "dkim.key"
-    subprocess.run(
-        ["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True
-    )
-    public = subprocess.run(
-        ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-    return DkimKey(private, record)
 
 
 def _message(feedback_id: str = "") -> bytes:
@@ -68,15 +44,8 @@ def _message(feedback_id: str = "") -> bytes:
     )
 
 
-def _verify(message: bytes, key: DkimKey) -> bool:
-    def dns(name: bytes, timeout: int = 5) -> bytes:
-        return key.dns_record if name == b"lettre2025._domainkey.exemple.fr." else b""
-
-    return bool(dkim.verify(message, dnsfunc=dns))
-
-
 def _signed(key: DkimKey, message: bytes) -> bytes:
-    settings = DeliverySettings(dkim_key_file=key.private, dkim_selector="lettre2025")
+    settings = DeliverySettings(dkim_key_file=key.private, dkim_selector=DKIM_SELECTOR)
     signer = make_signer(settings, NEWSLETTER)
     assert signer is not None
     return signer.sign(message)
@@ -85,7 +54,7 @@ def _signed(key: DkimKey, message: bytes) -> bytes:
 def test_a_signed_message_verifies_against_the_public_key(dkim_key: DkimKey) -> None:
     signed = _signed(dkim_key, _message("n1:toujours:lettre:digest"))
     assert signed.startswith(b"DKIM-Signature: ")
-    assert _verify(signed, dkim_key)
+    assert dkim_key.verifies(signed)
 
 
 def test_the_signature_covers_the_headers_receivers_rely_on(dkim_key: DkimKey) -> None:
@@ -101,10 +70,10 @@ def test_the_signature_covers_the_headers_receivers_rely_on(dkim_key: DkimKey) -
 
 def test_a_changed_unsubscribe_link_or_body_breaks_the_signature(dkim_key: DkimKey) -> None:
     signed = _signed(dkim_key, _message())
-    assert not _verify(
-        signed.replace(b"List-Unsubscribe: <https", b"List-Unsubscribe: <http"), dkim_key
+    assert not dkim_key.verifies(
+        signed.replace(b"List-Unsubscribe: <https", b"List-Unsubscribe: <http")
     )
-    assert not _verify(signed.replace(b"Se d=C3=A9sinscrire", b"Se desinscrire"), dkim_key)
+    assert not dkim_key.verifies(signed.replace(b"Se d=C3=A9sinscrire", b"Se desinscrire"))
 
 
 def test_a_bad_key_file_or_missing_selector_is_one_clear_config_error(tmp_path: Path) -> None:
@@ -144,11 +113,11 @@ def test_the_editors_preview_is_signed_like_a_subscribers_message(dkim_key: Dkim
     settings = Settings.model_validate(
         {
             "newsletter": NEWSLETTER.model_dump(),
-            "sending": {"dkim_key_file": str(dkim_key.private), "dkim_selector": "lettre2025"},
+            "sending": {"dkim_key_file": str(dkim_key.private), "dkim_selector": DKIM_SELECTOR},
         }
     )
     now = dt.datetime(2025, 1, 24, 6, 0, tzinfo=dt.UTC)
     saved = SavedIssue(1, "Toujours+", IsoWeek(2025, 4), 1, RENDERED, "{}", now)
     preview = make_preview(saved, "redaction@example.org", settings, now)
     assert preview.startswith(b"DKIM-Signature:")
-    assert _verify(preview, dkim_key)
+    assert dkim_key.verifies(preview)

@@ -3,12 +3,9 @@ generic dot-stuffing of its bytes, and still verifies."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import subprocess
 from dataclasses import replace
 
-import dkim
 import pytest
 
 from digest.config import NewsletterSettings
@@ -16,28 +13,13 @@ from digest.messages import build_message, personal_slots
 from digest.models import Subscriber
 from digest.signing import DkimSigner
 from digest.smtpwire import SmtpData, stuffed
+from tests.conftest import DKIM_DOMAIN, DKIM_SELECTOR, DkimKey
 from tests.sendkit import RENDERED, SECRET
 
 NEWSLETTER = NewsletterSettings(
     from_address="lettre@exemple.fr", web_base_url="https://lettre.exemple.fr"
 )
 ZOE = Subscriber("zoe@exemple.fr", "Zoé Lefèvre", id=1)
-SELECTOR = "lettre2025"
-
-
-@pytest.fixture(scope="module")
-def signer_and_record(tmp_path_factory: pytest.TempPathFactory) -> tuple[DkimSigner, bytes]:
-    private = tmp_path_factory.mktemp("dkim") / "dkim.key"
-    subprocess.run(
-        ["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True
-    )
-    public = subprocess.run(
-        ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-    return DkimSigner(private.read_bytes(), SELECTOR, "exemple.fr"), record
 
 
 def _message(text: str) -> SmtpData:
@@ -53,11 +35,9 @@ def _message(text: str) -> SmtpData:
     )
 
 
-def _verifies(message: bytes, record: bytes) -> bool:
-    def dns(name: bytes, timeout: int = 5) -> bytes:
-        return record if name == f"{SELECTOR}._domainkey.exemple.fr.".encode() else b""
-
-    return bool(dkim.verify(message, dnsfunc=dns))
+@pytest.fixture(scope="module")
+def signer(dkim_key: DkimKey) -> DkimSigner:
+    return DkimSigner(dkim_key.private.read_bytes(), DKIM_SELECTOR, DKIM_DOMAIN)
 
 
 @pytest.mark.parametrize(
@@ -69,9 +49,8 @@ def _verifies(message: bytes, record: bytes) -> bool:
     ids=["dotted", "plain"],
 )
 def test_a_signed_message_keeps_its_ready_data_form(
-    signer_and_record: tuple[DkimSigner, bytes], text: str
+    signer: DkimSigner, dkim_key: DkimKey, text: str
 ) -> None:
-    signer, record = signer_and_record
     message = _message(text)
     assert type(message) is SmtpData
     if "\n." in text:
@@ -82,23 +61,19 @@ def test_a_signed_message_keeps_its_ready_data_form(
     assert (signed.stuffed is None) == (message.stuffed is None)
     # What goes on the wire is what the generic stuffing makes of the same plain bytes.
     assert stuffed(signed) == stuffed(bytes(signed))
-    assert _verifies(bytes(signed), record)
+    assert dkim_key.verifies(bytes(signed))
 
 
-def test_plain_bytes_are_signed_as_plain_bytes(
-    signer_and_record: tuple[DkimSigner, bytes],
-) -> None:
-    signer, record = signer_and_record
+def test_plain_bytes_are_signed_as_plain_bytes(signer: DkimSigner, dkim_key: DkimKey) -> None:
     plain = bytes(_message("%%DIGEST_GREETING%%\n%%DIGEST_UNSUBSCRIBE_URL%%\n"))
     signed = signer.sign(plain)
     assert type(signed) is bytes
-    assert _verifies(signed, record)
+    assert dkim_key.verifies(signed)
 
 
 def test_the_signature_header_is_crlf_lines_none_starting_with_a_dot(
-    signer_and_record: tuple[DkimSigner, bytes],
+    signer: DkimSigner,
 ) -> None:
-    signer, _ = signer_and_record
     message = _message("%%DIGEST_GREETING%%\n.x\n%%DIGEST_UNSUBSCRIBE_URL%%\n")
     header = bytes(signer.sign(message))[: -len(message)]
     lines = header.split(b"\r\n")

@@ -336,7 +336,15 @@ class DeliveryBook:
                     deliveries.c.smtp_code,
                     deliveries.c.smtp_reply,
                     deliveries.c.updated_at,
-                ).where(deliveries.c.issue_id == issue_id, deliveries.c.email == email)
+                ).where(
+                    # By the subscriber's unique address, then the (issue, subscriber) key:
+                    # two index probes, where the row's own copy of the address has none.
+                    deliveries.c.issue_id == issue_id,
+                    deliveries.c.subscriber_id
+                    == sa.select(subscribers.c.id)
+                    .where(subscribers.c.email == email)
+                    .scalar_subquery(),
+                )
             ).first()
             if row is None:
                 return None
@@ -532,26 +540,18 @@ def _finish_all(conn: sa.Connection, steps: list[Step], now: dt.datetime) -> Non
     for step in steps:
         outcome = step.outcome
         assert outcome is not None
+        state, reply, relay = outcome.state.value, outcome.reply[:2000], step.relay or None
         if outcome.state is DeliveryState.BOUNCED:
             bounces.append((step.delivery_id, outcome))
         if outcome.state is not DeliveryState.SENT:
-            refusals.append(
-                (
-                    step.delivery_id,
-                    at,
-                    outcome.state.value,
-                    outcome.code,
-                    outcome.reply[:2000],
-                    step.relay or None,
-                )
-            )
+            refusals.append((step.delivery_id, at, state, outcome.code, reply, relay))
         rows.append(
             (
-                outcome.state.value,
+                state,
                 outcome.code,
-                outcome.reply[:2000],
+                reply,
                 spelling.stamp(step.retry_at) if step.retry_at is not None else None,
-                step.relay or None,
+                relay,
                 at,
                 1 if outcome.unreachable else 0,
                 step.delivery_id,

@@ -487,7 +487,7 @@ def test_a_key_points_summary_is_a_list_in_the_html_and_bullets_in_the_text(
     story = make_story(0, section="Culture", title="Le Louvre rouvre ses salles")
     points = Summary(
         "• Le musée rouvre lundi.\n• Trois salles sont neuves.\n• L’entrée reste gratuite.",
-        "learned-v2",
+        "learned-v3",
     )
     featured = Story(story.article, points, story.reading_minutes)
     rendered = renderer.render(make_issue(featured=featured), date_label=DATE_LABEL)

@@ -44,7 +44,7 @@ def test_learned_summary_is_short_whole_and_not_the_title(article_id: str) -> No
     assert 5 <= word_count(summary.text) <= 45
     assert ENDS_AS_SENTENCE.search(summary.text), summary.text
     assert normalized(summary.text) != normalized(article.title)
-    assert summary.method == "learned-v2"
+    assert summary.method == "learned-v3"
 
 
 @pytest.mark.parametrize("max_words", [12, 30])
@@ -194,7 +194,7 @@ def test_the_learned_summarizer_is_the_default_and_lead_stays_available() -> Non
 def test_the_model_ships_inside_the_package_and_is_small() -> None:
     model = files("digest.summaries").joinpath("model.json")
     assert len(model.read_bytes()) < 5_000_000
-    assert json.loads(model.read_bytes())["format"] == 1
+    assert json.loads(model.read_bytes())["format"] == 2
 
 
 def test_the_model_weighs_words_and_first_words_as_well_as_features() -> None:

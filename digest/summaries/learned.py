@@ -27,6 +27,7 @@ from digest.summaries.features import (
     Idf,
     Lexicon,
 )
+from digest.summaries.reranking import Reranker, load_reranker
 from digest.summaries.shaping import (
     clean_sentences,
     drop_connector,
@@ -37,8 +38,9 @@ from digest.summaries.shaping import (
     total_words,
 )
 
-METHOD = "learned-v2"
+METHOD = "learned-v3"
 MODEL_PATH = Path(__file__).with_name("model.json")
+MODEL_FORMAT = 2  # 2: with the reranker
 TARGET_WORDS = 30
 BULLET = "• "
 KEY_POINTS = 3
@@ -53,7 +55,8 @@ Style = Literal["paragraph", "key_points"]
 
 @dataclass(frozen=True, slots=True)
 class Scorer:
-    """A linear scorer over FEATURES and words, and a digest of its model for cache keys."""
+    """A linear scorer over FEATURES and words, the trees that reorder its best candidates,
+    and a digest of the model for cache keys."""
 
     weights: tuple[float, ...]
     lexicon: Lexicon
@@ -61,16 +64,30 @@ class Scorer:
     # What a word of a candidate adds to its score, and what its first word adds.
     words: Mapping[str, float] = field(default_factory=dict)
     openings: Mapping[str, float] = field(default_factory=dict)
+    reranker: Reranker | None = None
 
-    def score(self, view: ArticleView, candidate: Candidate, target: int) -> float:
-        """The candidate's score: weighted features plus its words' weights."""
-        values = view.features(candidate, target)
+    def score(self, view: ArticleView, candidate: Candidate, values: list[float]) -> float:
+        """The candidate's linear score: its weighted ``values`` plus its words' weights."""
         tokens, first = view.words(candidate)
         words = self.words
         linear: float = sum(map(operator.mul, self.weights, values))
         return (
             linear + sum(words.get(token, 0.0) for token in tokens) + self.openings.get(first, 0.0)
         )
+
+    def rank(self, view: ArticleView, target: int) -> list[Candidate]:
+        """The article's candidates, best first; deterministic (ties keep article order)."""
+        candidates = view.candidates(target)
+        features = [view.features(candidate, target) for candidate in candidates]
+        scores = [
+            self.score(view, candidate, values)
+            for candidate, values in zip(candidates, features, strict=True)
+        ]
+        if self.reranker is None:
+            order = sorted(range(len(scores)), key=lambda index: (-scores[index], index))
+        else:
+            order = self.reranker.order(scores, features)
+        return [candidates[index] for index in order]
 
 
 @functools.cache
@@ -86,8 +103,12 @@ def load_scorer() -> Scorer:
         Idf(model["salience"], float(model["salience_unknown"])),
         tuple(float(weight) for weight in model["token_weights"]),
     )
+    if model.get("format") != MODEL_FORMAT:
+        raise SummaryError(f"model.json is not of format {MODEL_FORMAT}: retrain it")
     digest = hashlib.sha256(raw).hexdigest()[:16]
-    return Scorer(weights, lexicon, digest, model["word_weights"], model["opening_weights"])
+    reranker = load_reranker(model["reranker"])
+    words, openings = model["word_weights"], model["opening_weights"]
+    return Scorer(weights, lexicon, digest, words, openings, reranker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +149,8 @@ class LearnedSummarizer:
 
     def _choose(self, view: ArticleView) -> str:
         # A fragment (a quotation cut by a missed boundary upstream) only as a last resort.
-        ranked = sorted(self._ranked(view), key=lambda candidate: is_fragment(candidate.text))
+        ranked = self.scorer.rank(view, self.target)
+        ranked.sort(key=lambda candidate: is_fragment(candidate.text))
         if self.style == "paragraph":
             return finish(drop_connector(ranked[0].text))
         points: list[Candidate] = []
@@ -139,15 +161,6 @@ class LearnedSummarizer:
                 break
         points.sort(key=lambda point: point.first)
         return "\n".join(_point(point.text, self.target) for point in points)
-
-    def _ranked(self, view: ArticleView) -> list[Candidate]:
-        """Candidates best first; ties keep article order, so the result is deterministic."""
-        scored = [
-            (-self.scorer.score(view, candidate, self.target), order, candidate)
-            for order, candidate in enumerate(view.candidates(self.target))
-        ]
-        scored.sort(key=lambda item: (item[0], item[1]))
-        return [candidate for _, _, candidate in scored]
 
     def _fit_chars(self, text: str) -> str:
         """Cut each line to max_chars characters at a word, when a character budget is set."""

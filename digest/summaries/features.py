@@ -188,7 +188,11 @@ class ArticleView:
         counts: Counter[str] = Counter()
         for sentence in self.sentences:
             counts.update(sentence.tokens)
-        self._article = {token: count * idf.of(token) for token, count in counts.items()}
+        # Every word's IDF and salience, looked up once an article (candidates share them).
+        self._idf = _Weights(idf, {token: idf.of(token) for token in counts})
+        salience = lexicon.salience
+        self._salience = _Weights(salience, {token: salience.of(token) for token in counts})
+        self._article = {token: count * self._idf[token] for token, count in counts.items()}
         self._article_norm = math.sqrt(sum(value**2 for value in self._article.values()))
         self._counts = counts
         self._chance = self.token_chances()
@@ -274,7 +278,8 @@ class ArticleView:
         token_recall = (
             len(tokens & self.title_tokens) / len(self.title_tokens) if self.title_tokens else 0.0
         )
-        words = word_count(text) / target
+        length = word_count(text)
+        words = length / target
         shared = len(content & self.title_content)
         count = len(self.sentences)
         return [
@@ -302,7 +307,7 @@ class ArticleView:
             float(_first_word(text) in _CONNECTORS),
             float(bool(_WHEN.search(text))),
             float(bool(_REPORTING.search(text))),
-            len(_CAPITALISED.findall(text)) / max(1, word_count(text)),
+            len(_CAPITALISED.findall(text)) / max(1, length),
             float(not candidate.cut),
             float(index == 2),
             float(index == 3),
@@ -351,7 +356,7 @@ class ArticleView:
         if not tokens:
             return 0.0, 0.0, 0.0, 0.0
         matches = sum(map(self._chance.__getitem__, tokens))
-        prior = sum(map(self.lexicon.salience.of, tokens))
+        prior = sum(map(self._salience.__getitem__, tokens))
         return (
             2 * matches / (length + REFERENCE_TOKENS),
             matches / length,
@@ -363,8 +368,10 @@ class ArticleView:
         """IDF-weighted overlaps with the title and the article, specificity and salience."""
         if not tokens:
             return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-        salience = sum(self.lexicon.salience.of(token) for token in tokens)
-        weights = {token: self.lexicon.idf.of(token) for token in tokens}
+        known = self._salience
+        salience = sum(map(known.__getitem__, tokens))
+        idf = self._idf
+        weights = {token: idf[token] for token in tokens}
         norm = math.sqrt(sum(w * w for w in weights.values()))
         shared = [weights[token] for token in tokens & self.title_tokens]
         recall = sum(shared) / self._title_weight if self._title_weight else 0.0
@@ -372,7 +379,7 @@ class ArticleView:
         article = sum(w * self._article.get(t, 0.0) for t, w in weights.items())
         article /= norm * self._article_norm or 1.0
         specificity = sum(weights.values()) / len(weights)
-        values = [self.lexicon.salience.of(token) for token in tokens if len(token) > 3]
+        values = [known[token] for token in tokens if len(token) > 3]
         content = sum(values) / len(values) if values else 0.0
         high = sum(value > _SALIENT for value in values) / 10
         return (
@@ -390,6 +397,18 @@ class ArticleView:
         if not content or count < 2:
             return 0.0
         return sum(math.log1p(max(0, self._spread[word] - 1)) for word in content) / len(content)
+
+
+class _Weights(dict[str, float]):
+    """The weights of an article's words, looked up once; any other word from ``source``."""
+
+    def __init__(self, source: Idf, known: dict[str, float]) -> None:
+        super().__init__(known)
+        self._source = source
+
+    def __missing__(self, token: str) -> float:
+        value = self[token] = self._source.of(token)
+        return value
 
 
 def _describe(sentence: str) -> _Sentence:

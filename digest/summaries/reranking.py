@@ -52,7 +52,15 @@ class Reranker:
 
     def score(self, row: Sequence[float]) -> float:
         """The sum of the trees' values for one candidate's RERANK_FEATURES."""
-        return sum(tree.value(row) for tree in self.trees)
+        total = 0.0
+        for tree in self.trees:  # Tree.value, inlined: this runs for every candidate kept
+            nodes = tree.nodes
+            node = 0 if nodes else -1
+            while node >= 0:
+                feature, threshold, left, right = nodes[node]
+                node = left if row[feature] <= threshold else right
+            total += tree.leaves[-node - 1]
+        return total
 
     def order(self, scores: Sequence[float], features: Sequence[Sequence[float]]) -> list[int]:
         """Indexes of the candidates, best first.

@@ -192,8 +192,9 @@ def test_the_learned_summarizer_is_the_default_and_lead_stays_available() -> Non
 
 
 def test_the_model_ships_inside_the_package_and_is_small() -> None:
-    model = files("digest.summaries").joinpath("model.json")
-    assert len(model.read_bytes()) < 5_000_000
+    package = files("digest.summaries")
+    model, index = package.joinpath("model.json"), package.joinpath("neighbours.bin")
+    assert len(model.read_bytes()) + len(index.read_bytes()) < 4_500_000
     assert json.loads(model.read_bytes())["format"] == 2
 
 

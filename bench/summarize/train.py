@@ -26,6 +26,7 @@ import argparse
 import gzip
 import json
 import math
+import os
 import pickle
 import sys
 import time
@@ -49,7 +50,9 @@ from digest.summaries.features import (
     Idf,
     Lexicon,
 )
-from digest.summaries.learned import MODEL_FORMAT, MODEL_PATH, TARGET_WORDS
+from digest.summaries.learned import MODEL_FORMAT, MODEL_PATH, NEIGHBOURS_FILE, TARGET_WORDS
+from digest.summaries.neighbours import Neighbours
+from digest.summaries.neighbours import document as neighbour_document
 from digest.summaries.reranking import RERANK_FEATURES, Reranker, load_reranker
 from digest.summaries.shaping import clean_sentences, normalized
 
@@ -70,6 +73,7 @@ _RERANK_TOP = 8
 _RERANK_TREES = 100
 _RELEVANCE_STEPS = 40  # a candidate's relevance is its ROUGE-L F1 in steps of 1/40
 _MAX_RELEVANCE = 30
+_HASH_SEED = "0"
 
 
 def read_pairs(path: Path) -> Iterator[tuple[str, str, str]]:
@@ -82,16 +86,21 @@ def read_pairs(path: Path) -> Iterator[tuple[str, str, str]]:
 
 
 def extract(
-    path: Path, limit: int, lexicon: Lexicon, folds: list[Lexicon]
+    path: Path, limit: int, lexicon: Lexicon, folds: list[Lexicon], indexed: Mapping[int, int]
 ) -> tuple[list[Rows], list[Rows]]:
-    """Rows of the articles to fit on (each with its fold's lexicon) and of the held-out ones."""
+    """Rows of the articles to fit on (each with its fold's lexicon) and of the held-out ones.
+
+    ``indexed`` maps an article's number to its place among the neighbours, which its own
+    features must not see.
+    """
     fitted: list[Rows] = []
     held: list[Rows] = []
     for number, pair in enumerate(read_pairs(path)):
         if limit and number >= limit:
             break
         part = fold(number)
-        rows = article_rows(*pair, folds[part] if part >= 0 else lexicon)
+        own = indexed.get(number, -1)
+        rows = article_rows(*pair, folds[part] if part >= 0 else lexicon, own)
         if rows is not None:
             (held if part < 0 else fitted).append(rows)
     return fitted, held
@@ -155,11 +164,27 @@ def word_statistics(path: Path, limit: int) -> tuple[Lexicon, list[Lexicon], int
     return Lexicon(idf, salience(kept)), folds, total
 
 
+def build_neighbours(path: Path, limit: int, idf: Idf) -> tuple[Neighbours, dict[int, int]]:
+    """The index of the articles fitted on (never the held-out ones), and each one's place."""
+    documents, indexed = [], {}
+    for number, (title, text, heading) in enumerate(read_pairs(path)):
+        if limit and number >= limit:
+            break
+        if fold(number) < 0:
+            continue
+        indexed[number] = len(documents)
+        words = rouge.tokenize(f"{title} {text}")
+        documents.append(neighbour_document(words, rouge.tokenize(heading), idf.weights))
+    return Neighbours.build(documents), indexed
+
+
 def _scaled(counts: Counter[str], factor: float) -> dict[str, float]:
     return {word: count * factor for word, count in counts.items()}
 
 
-def fit_tokens(path: Path, limit: int, folds: list[Lexicon]) -> tuple[tuple[float, ...], float]:
+def fit_tokens(
+    path: Path, limit: int, folds: list[Lexicon], indexed: Mapping[int, int]
+) -> tuple[tuple[float, ...], float]:
     """Logistic weights of the token model: is a word of an article in its abstract?
 
     Fitted on one in _TOKEN_SAMPLE of the articles fitted on (never the held-out ones).
@@ -178,7 +203,8 @@ def fit_tokens(path: Path, limit: int, folds: list[Lexicon]) -> tuple[tuple[floa
         reference = rouge.tokenize(heading)
         lengths.append(len(reference))
         kept = set(reference)
-        for token, row in ArticleView(sentences, title, lexicon).token_features().items():
+        view = ArticleView(sentences, title, lexicon, indexed.get(number, -1))
+        for token, row in view.token_features().items():
             rows.append(row)
             labels.append(float(token in kept))
     features, target = np.array(rows), np.array(labels)
@@ -227,10 +253,15 @@ class Vocabulary:
         return matrix
 
 
-def article_rows(title: str, text: str, heading: str, lexicon: Lexicon) -> Rows | None:
-    """Features and labels of every candidate of one article; None when there is no choice."""
+def article_rows(
+    title: str, text: str, heading: str, lexicon: Lexicon, own: int = -1
+) -> Rows | None:
+    """Features and labels of every candidate of one article; None when there is no choice.
+
+    ``own`` is the article's place among the neighbours (-1: not there).
+    """
     sentences = clean_sentences(split_sentences(clean_text(text)), normalized(title))
-    view = ArticleView(sentences, title, lexicon)
+    view = ArticleView(sentences, title, lexicon, own)
     candidates = view.candidates(TARGET_WORDS)
     if len(candidates) < 2:
         return None
@@ -396,6 +427,15 @@ def report(
 
 
 def main() -> int:
+    if os.environ.get("PYTHONHASHSEED") != _HASH_SEED:
+        # Sums over sets of words follow the order of the set, which follows the string hash
+        # of the run; their last bits move the trees' thresholds. A fixed seed makes the
+        # model file the same, byte for byte, from one run to the next.
+        os.execve(
+            sys.executable,
+            [sys.executable, *sys.argv],
+            {**os.environ, "PYTHONHASHSEED": _HASH_SEED},
+        )
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("train", type=Path, help="OrangeSum train.jsonl.gz")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help="model file to write")
@@ -404,14 +444,20 @@ def main() -> int:
     args = parser.parse_args()
     started = time.perf_counter()
     lexicon, folds, articles = word_statistics(args.train, args.limit)
-    tokens, reference = fit_tokens(args.train, args.limit, folds)
-    lexicon = Lexicon(lexicon.idf, lexicon.salience, tokens)
-    folds = [Lexicon(part.idf, part.salience, tokens) for part in folds]
+    built, indexed = build_neighbours(args.train, args.limit, lexicon.idf)
+    index = built.to_bytes()
+    args.out.with_name(NEIGHBOURS_FILE).write_bytes(index)
+    neighbours = Neighbours.from_bytes(index)  # as the summarizer reads it
+    print(f"neighbours: {neighbours.size} articles, {len(index) / 1e6:.2f} MB")
+    folds = [Lexicon(part.idf, part.salience, neighbours=neighbours) for part in folds]
+    tokens, reference = fit_tokens(args.train, args.limit, folds, indexed)
     print(f"mean abstract length: {reference:.1f} tokens (REFERENCE_TOKENS = {REFERENCE_TOKENS})")
+    lexicon = Lexicon(lexicon.idf, lexicon.salience, tokens, neighbours)
+    folds = [Lexicon(part.idf, part.salience, tokens, neighbours) for part in folds]
     if args.rows and args.rows.exists():
         fitted, held = pickle.loads(args.rows.read_bytes())
     else:
-        fitted, held = extract(args.train, args.limit, lexicon, folds)
+        fitted, held = extract(args.train, args.limit, lexicon, folds, indexed)
         if args.rows:
             args.rows.write_bytes(pickle.dumps((fitted, held)))
     words = vocabulary(fitted)

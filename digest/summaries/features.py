@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from digest.french import word_count
+from digest.summaries.neighbours import Neighbours
 from digest.summaries.shaping import content_words, is_fragment, shorten
 
 # Pairs and cut variants are only built from the first sentences: the answer is nearly
@@ -20,6 +21,8 @@ WINDOW = 16
 _SALIENT = 0.3
 # A candidate longer than this many times the target is cut at a clause instead.
 _LONG_FACTOR = 1.5
+# A word in this share of like articles' abstracts or more is typical of them.
+_NEARBY_HIGH = 0.3
 # A sentence is followed by a cut piece of the next one when this many words fit.
 _MIN_TAIL = 6
 # An aside in parentheses, not glued to the next word.
@@ -95,6 +98,10 @@ FEATURES = (
     "title_lcs_recall",
     "title_lcs_precision",
     "pruned",
+    "nearby_mean",
+    "nearby_sum",
+    "nearby_f1",
+    "nearby_high",
 )
 
 # What the token model knows of each word of an article (see ArticleView.token_features).
@@ -138,6 +145,8 @@ class Lexicon:
     # Logistic weights over TOKEN_FEATURES: the chance that a word of an article is in
     # its summary; empty, the salience prior stands in.
     tokens: tuple[float, ...] = ()
+    # The training articles and their abstracts' words (the nearby features are 0 without).
+    neighbours: Neighbours | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +175,11 @@ class _Sentence:
 class ArticleView:
     """An article's sentences with the statistics that every candidate's features share."""
 
-    def __init__(self, sentences: list[str], title: str, lexicon: Lexicon) -> None:
+    def __init__(
+        self, sentences: list[str], title: str, lexicon: Lexicon, exclude: int = -1
+    ) -> None:
+        """``exclude``: a training article of the neighbours to leave out (in training, the
+        article itself)."""
         self.sentences = [_describe(sentence) for sentence in sentences]
         self.lexicon = lexicon
         idf = lexicon.idf
@@ -195,6 +208,10 @@ class ArticleView:
         self._article = {token: count * self._idf[token] for token, count in counts.items()}
         self._article_norm = math.sqrt(sum(value**2 for value in self._article.values()))
         self._counts = counts
+        self._nearby: dict[str, float] = {}
+        if lexicon.neighbours is not None:
+            query = counts + Counter(title_tokens)
+            self._nearby = lexicon.neighbours.abstract_words(query, idf.weights, exclude)
         self._chance = self.token_chances()
 
     def token_features(self) -> dict[str, list[float]]:
@@ -322,6 +339,7 @@ class ArticleView:
             *self._expected(parts, tokens),
             *self._title_lcs(parts),
             float(candidate.pruned),
+            *self._nearby_words(tokens),
         ]
 
     def words(self, candidate: Candidate) -> tuple[frozenset[str], str]:
@@ -392,6 +410,14 @@ class ArticleView:
             content,
             high,
         )
+
+    def _nearby_words(self, tokens: frozenset[str]) -> tuple[float, float, float, float]:
+        """How much the candidate's words are those of like articles' abstracts."""
+        nearby = self._nearby
+        shares = [nearby.get(token, 0.0) for token in tokens]
+        total, count = sum(shares), max(1, len(shares))
+        high = sum(share > _NEARBY_HIGH for share in shares)
+        return total / count, total / 10, 2 * total / (count + 30), high / 10
 
     def _centrality(self, content: frozenset[str], count: int) -> float:
         if not content or count < 2:

@@ -27,6 +27,7 @@ from digest.summaries.features import (
     Idf,
     Lexicon,
 )
+from digest.summaries.neighbours import Neighbours
 from digest.summaries.reranking import Reranker, load_reranker
 from digest.summaries.shaping import (
     clean_sentences,
@@ -41,6 +42,7 @@ from digest.summaries.shaping import (
 METHOD = "learned-v3"
 MODEL_PATH = Path(__file__).with_name("model.json")
 MODEL_FORMAT = 2  # 2: with the reranker
+NEIGHBOURS_FILE = "neighbours.bin"  # beside model.json, see digest.summaries.neighbours
 TARGET_WORDS = 30
 BULLET = "• "
 KEY_POINTS = 3
@@ -93,7 +95,9 @@ class Scorer:
 @functools.cache
 def load_scorer() -> Scorer:
     """The shipped scorer (read once); works from a wheel as well as from a checkout."""
-    raw = files("digest.summaries").joinpath("model.json").read_bytes()
+    package = files("digest.summaries")
+    raw = package.joinpath("model.json").read_bytes()
+    index = package.joinpath(NEIGHBOURS_FILE).read_bytes()
     model = json.loads(raw)
     if tuple(model["features"]) != FEATURES or tuple(model["token_features"]) != TOKEN_FEATURES:
         raise SummaryError("model.json does not match the summarizer's features: retrain it")
@@ -102,10 +106,11 @@ def load_scorer() -> Scorer:
         Idf(model["idf"], float(model["idf_unknown"])),
         Idf(model["salience"], float(model["salience_unknown"])),
         tuple(float(weight) for weight in model["token_weights"]),
+        Neighbours.from_bytes(index),
     )
     if model.get("format") != MODEL_FORMAT:
         raise SummaryError(f"model.json is not of format {MODEL_FORMAT}: retrain it")
-    digest = hashlib.sha256(raw).hexdigest()[:16]
+    digest = hashlib.sha256(raw + index).hexdigest()[:16]
     reranker = load_reranker(model["reranker"])
     words, openings = model["word_weights"], model["opening_weights"]
     return Scorer(weights, lexicon, digest, words, openings, reranker)

@@ -11,7 +11,7 @@ from digest.config import SummarizerSettings
 from digest.errors import SummaryError
 from digest.models import Article, Summary
 from digest.summaries.lead import LeadSummarizer
-from digest.summaries.learned import METHOD, LearnedSummarizer, load_scorer
+from digest.summaries.learned import METHOD, LearnedSummarizer, model_digest
 from digest.summaries.model import ModelSummarizer, make_model_summarizer
 from digest.summaries.written import Written
 
@@ -71,7 +71,7 @@ def make_summarizer(settings: SummarizerSettings) -> Summarizer:
 def summary_key(article: Article, settings: SummarizerSettings) -> str:
     """A hash of what a summary depends on: the article's text, the settings, the model."""
     # The model file and the version of the code around it (the fallback of "model" too).
-    model = f"{METHOD} {load_scorer().digest}" if settings.kind in ("learned", "model") else ""
+    model = f"{METHOD} {model_digest()}" if settings.kind in ("learned", "model") else ""
     # The key never enters the hash; the endpoint only matters when it writes the summary.
     omit = {"api_key"} if settings.kind == "model" else {"api_key", "model"}
     shown = settings.model_dump_json(exclude=omit)

@@ -92,13 +92,28 @@ class Scorer:
         return [candidates[index] for index in order]
 
 
+def _model_files() -> tuple[bytes, bytes]:
+    """The shipped model.json and neighbours.bin; works from a wheel as from a checkout."""
+    package = files("digest.summaries")
+    return package.joinpath("model.json").read_bytes(), package.joinpath(
+        NEIGHBOURS_FILE
+    ).read_bytes()
+
+
+@functools.cache
+def model_digest() -> str:
+    """A digest of the shipped model files, for cache keys: no need to read the model."""
+    raw, index = _model_files()
+    return hashlib.sha256(raw + index).hexdigest()[:16]
+
+
 @functools.cache
 def load_scorer() -> Scorer:
-    """The shipped scorer (read once); works from a wheel as well as from a checkout."""
-    package = files("digest.summaries")
-    raw = package.joinpath("model.json").read_bytes()
-    index = package.joinpath(NEIGHBOURS_FILE).read_bytes()
+    """The shipped scorer (read once)."""
+    raw, index = _model_files()
     model = json.loads(raw)
+    if model.get("format") != MODEL_FORMAT:
+        raise SummaryError(f"model.json is not of format {MODEL_FORMAT}: retrain it")
     if tuple(model["features"]) != FEATURES or tuple(model["token_features"]) != TOKEN_FEATURES:
         raise SummaryError("model.json does not match the summarizer's features: retrain it")
     weights = tuple(float(weight) for weight in model["weights"])
@@ -108,12 +123,9 @@ def load_scorer() -> Scorer:
         tuple(float(weight) for weight in model["token_weights"]),
         Neighbours.from_bytes(index),
     )
-    if model.get("format") != MODEL_FORMAT:
-        raise SummaryError(f"model.json is not of format {MODEL_FORMAT}: retrain it")
-    digest = hashlib.sha256(raw + index).hexdigest()[:16]
     reranker = load_reranker(model["reranker"])
     words, openings = model["word_weights"], model["opening_weights"]
-    return Scorer(weights, lexicon, digest, words, openings, reranker)
+    return Scorer(weights, lexicon, model_digest(), words, openings, reranker)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,10 +38,12 @@ def _features(pairs: list[int]) -> list[list[float]]:
 
 
 def test_a_tree_sends_a_row_left_when_its_value_is_at_most_the_threshold() -> None:
-    assert PAIRS_FIRST.value(_row(pair=1.0)) == 1.0
-    assert PAIRS_FIRST.value(_row(pair=0.5, gap=-0.1)) == 0.0  # both at the threshold: left
-    assert PAIRS_FIRST.value(_row(pair=0.0, gap=-0.05)) == 0.5
-    assert Tree(nodes=(), leaves=(0.25,)).value(_row()) == 0.25
+    walk = Reranker(top=1, trees=(PAIRS_FIRST,)).score
+    assert walk(_row(pair=1.0)) == 1.0
+    assert walk(_row(pair=0.5, gap=-0.1)) == 0.0  # both at the threshold: left
+    assert walk(_row(pair=0.0, gap=-0.05)) == 0.5
+    assert Reranker(top=1, trees=(Tree(nodes=(), leaves=(0.25,)),)).score(_row()) == 0.25
+    assert Reranker(top=1, trees=(PAIRS_FIRST, PAIRS_FIRST)).score(_row(pair=1.0)) == 2.0
 
 
 def test_the_trees_reorder_only_the_first_candidates_by_linear_score() -> None:

@@ -28,7 +28,7 @@ from digest.summaries.features import (
     Lexicon,
 )
 from digest.summaries.neighbours import Neighbours
-from digest.summaries.reranking import Reranker, load_reranker
+from digest.summaries.reranking import Reranker, linear_order, load_reranker
 from digest.summaries.shaping import (
     clean_sentences,
     drop_connector,
@@ -86,7 +86,7 @@ class Scorer:
             for candidate, values in zip(candidates, features, strict=True)
         ]
         if self.reranker is None:
-            order = sorted(range(len(scores)), key=lambda index: (-scores[index], index))
+            order = linear_order(scores)
         else:
             order = self.reranker.order(scores, features)
         return [candidates[index] for index in order]

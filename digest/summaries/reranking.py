@@ -33,15 +33,6 @@ class Tree:
     nodes: tuple[tuple[int, float, int, int], ...]
     leaves: tuple[float, ...]
 
-    def value(self, row: Sequence[float]) -> float:
-        """The leaf value that ``row`` reaches."""
-        nodes = self.nodes
-        node = 0 if nodes else -1
-        while node >= 0:
-            feature, threshold, left, right = nodes[node]
-            node = left if row[feature] <= threshold else right
-        return self.leaves[-node - 1]
-
 
 @dataclass(frozen=True, slots=True)
 class Reranker:
@@ -51,9 +42,12 @@ class Reranker:
     trees: tuple[Tree, ...]
 
     def score(self, row: Sequence[float]) -> float:
-        """The sum of the trees' values for one candidate's RERANK_FEATURES."""
+        """The sum of the leaf values that one candidate's RERANK_FEATURES reach.
+
+        The walk is written out here, not as a method of Tree: it runs for every tree and
+        every candidate kept, and a call each time costs more than the walk."""
         total = 0.0
-        for tree in self.trees:  # Tree.value, inlined: this runs for every candidate kept
+        for tree in self.trees:
             nodes = tree.nodes
             node = 0 if nodes else -1
             while node >= 0:
@@ -69,7 +63,7 @@ class Reranker:
         The first ``top`` by linear score are reordered by the trees (ties keep the linear
         order, itself tied by article order); the others follow in linear order.
         """
-        linear = sorted(range(len(scores)), key=lambda index: (-scores[index], index))
+        linear = linear_order(scores)
         if not scores:
             return linear
         best = scores[linear[0]]
@@ -81,6 +75,11 @@ class Reranker:
         }
         head.sort(key=lambda index: -trees[index])  # stable: ties keep the linear order
         return head + linear[self.top :]
+
+
+def linear_order(scores: Sequence[float]) -> list[int]:
+    """Indexes of the candidates by linear score, best first; ties keep article order."""
+    return sorted(range(len(scores)), key=lambda index: (-scores[index], index))
 
 
 def load_reranker(raw: Mapping[str, Any]) -> Reranker:

@@ -16,7 +16,8 @@ import math
 import struct
 import zlib
 from array import array
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 
 from digest.errors import SummaryError
@@ -140,14 +141,7 @@ class Neighbours:
         ``counts`` are the article's words and how often each occurs, ``idf`` their IDF.
         ``exclude`` is a training article to leave out (the article itself, in training).
         """
-        query = sorted(
-            (
-                ((1 + math.log(count)) * idf[word], word)
-                for word, count in counts.items()
-                if word in self._ids and idf.get(word, 0.0) >= MIN_IDF
-            ),
-            reverse=True,
-        )[:QUERY_TERMS]
+        query = _distinctive(counts, idf, QUERY_TERMS, self._ids)
         scores: dict[int, float] = {}
         postings = self._postings
         for weight, word in query:
@@ -169,16 +163,28 @@ class Neighbours:
 def document(words: list[str], abstract: Iterable[str], idf: Mapping[str, float]) -> Document:
     """A training article as the index keeps it: its DOCUMENT_TERMS most distinctive words
     (weight (1 + log count) x IDF, unit length) and the words of its abstract."""
-    counts: dict[str, int] = {}
-    for word in words:
-        if idf.get(word, 0.0) >= MIN_IDF:
-            counts[word] = counts.get(word, 0) + 1
-    weights = sorted(
-        (((1 + math.log(count)) * idf[word], word) for word, count in counts.items()),
-        reverse=True,
-    )[:DOCUMENT_TERMS]
+    weights = _distinctive(Counter(words), idf, DOCUMENT_TERMS)
     norm = math.sqrt(sum(weight * weight for weight, _ in weights)) or 1.0
     return Document(
         {word: weight / norm for weight, word in weights},
         frozenset(word for word in abstract if word in idf),
     )
+
+
+def _distinctive(
+    counts: Mapping[str, int],
+    idf: Mapping[str, float],
+    limit: int,
+    known: Container[str] | None = None,
+) -> list[tuple[float, str]]:
+    """The ``limit`` words of IDF at least MIN_IDF (and in ``known``, when given) of highest
+    weight (1 + log count) x IDF, as (weight, word), heaviest first: what a training article
+    keeps of itself and what a new one asks of the index."""
+    return sorted(
+        (
+            ((1 + math.log(count)) * idf[word], word)
+            for word, count in counts.items()
+            if (known is None or word in known) and idf.get(word, 0.0) >= MIN_IDF
+        ),
+        reverse=True,
+    )[:limit]
